@@ -1,0 +1,95 @@
+"""footfall: how busy town centres are, from mobile location pings.
+
+The chain is zones -> index -> ingest -> hourly -> counts -> ranking -> report.
+The public API is flat::
+
+    import footfall as ff
+    zones = ff.read_zones("zones/")
+    index = ff.ZoneIndex(zones)
+    hourly = ff.count_passages("pings/", zones)
+    table = ff.rank(hourly, zones)
+
+Names are loaded lazily so that ``import footfall`` (and the CLI) start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from footfall.errors import FootfallError, IndexBuildError, InputError, ZoneError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # zones
+    "ZoneSet": "footfall.zones",
+    "read_zones": "footfall.zones",
+    "write_zones": "footfall.zones",
+    "validate_zones": "footfall.zones",
+    "fix_zones": "footfall.zones",
+    "diff_zones": "footfall.zones",
+    "build_zones": "footfall.zones",
+    # index
+    "ZoneIndex": "footfall.index",
+    # ingest, hourly
+    "read_pings": "footfall.ingest",
+    "count_passages": "footfall.hourly",
+    "read_hourly": "footfall.hourly",
+    "read_panel": "footfall.hourly",
+    # simulation
+    "simulate": "footfall.simulate",
+    # counts
+    "normalise": "footfall.counts",
+    "daily_passages": "footfall.counts",
+    "monthly_passages": "footfall.counts",
+    "resilience": "footfall.counts",
+    # ranking
+    "rank": "footfall.ranking",
+    "eligibility": "footfall.ranking",
+    "Palmares": "footfall.ranking",
+    # report
+    "write_report": "footfall.report",
+}
+
+__all__ = [
+    "FootfallError",
+    "IndexBuildError",
+    "InputError",
+    "ZoneError",
+    "__version__",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'footfall' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from footfall.counts import daily_passages, monthly_passages, normalise, resilience
+    from footfall.hourly import count_passages, read_hourly, read_panel
+    from footfall.index import ZoneIndex
+    from footfall.ingest import read_pings
+    from footfall.ranking import Palmares, eligibility, rank
+    from footfall.report import write_report
+    from footfall.simulate import simulate
+    from footfall.zones import (
+        ZoneSet,
+        build_zones,
+        diff_zones,
+        fix_zones,
+        read_zones,
+        validate_zones,
+        write_zones,
+    )

@@ -1,0 +1,72 @@
+"""The ``footfall`` command line: a thin click layer over the library.
+
+Each sub-command lives in its own module and is imported only when it runs,
+so ``footfall --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import click
+
+from footfall import __version__
+from footfall.errors import FootfallError
+
+__all__ = ["main", "cli"]
+
+# command name -> "module:attribute"
+_COMMANDS: dict[str, str] = {
+    "zones": "footfall.cli.zones:zones",
+    "simulate": "footfall.cli.simulate:simulate",
+    "count": "footfall.cli.count:count",
+    "rank": "footfall.cli.rank:rank",
+    "report": "footfall.cli.report:report",
+    "demo": "footfall.cli.demo:demo",
+    "bench": "footfall.cli.bench:bench",
+}
+
+_HELP: dict[str, str] = {
+    "zones": "Build, validate, fix and diff city-centre zone files.",
+    "simulate": "Simulate a ping panel with planted truth.",
+    "count": "Count hourly passages per zone from pings.",
+    "rank": "Rank town centres: the palmarès.",
+    "report": "Write the HTML (or Markdown) report.",
+    "demo": "Run the whole chain on a small simulation.",
+    "bench": "Benchmark point-to-zone assignment and counting against peers.",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = _COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context):
+        # Library errors become one clear line and a non-zero exit, never a traceback.
+        try:
+            return super().invoke(ctx)
+        except FootfallError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from exc
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, _HELP[name]) for name in _COMMANDS])
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="footfall")
+def cli() -> None:
+    """Footfall: how busy town centres are, from mobile location pings."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``footfall`` console script."""
+    cli.main(args=argv, prog_name="footfall")
