@@ -1,0 +1,365 @@
+"""Counting: panel normalisation, daily and monthly passages, and the resilience index."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from footfall.errors import InputError
+
+__all__ = [
+    "BASELINE",
+    "CRISIS",
+    "PERIOD",
+    "FRANCE_POPULATION",
+    "Window",
+    "normalise",
+    "daily_passages",
+    "monthly_passages",
+    "monthly_series",
+    "resilience",
+    "window_coverage",
+]
+
+#: A window of local days ``(first, last)``, both ends inclusive; ``None`` is an open end
+#: (the first or last day with data).
+Window = tuple[str | date | pd.Timestamp | None, str | date | pd.Timestamp | None]
+
+#: Pre-crisis reference: 1 January - 15 March 2020 (published method).
+BASELINE: Window = ("2020-01-01", "2020-03-15")
+#: Crisis: from 16 March 2020 (first lockdown) to the end of the data.
+CRISIS: Window = ("2020-03-16", None)
+#: Ranking period: March 2020 - January 2021 (published method).
+PERIOD: Window = ("2020-03-01", "2021-01-31")
+#: Population of France, 1 January 2021 (INSEE estimate), for ``expand="population"``.
+FRANCE_POPULATION = 67_407_241
+
+_DAYS_PER_MONTH = 365.25 / 12
+
+
+def normalise(
+    hourly: pd.DataFrame,
+    panel: pd.DataFrame | None = None,
+    *,
+    reference: float | None = None,
+    baseline: Window = BASELINE,
+    expand: float | Literal["population"] | None = None,
+) -> pd.DataFrame:
+    """Add a ``normalised`` column: passages scaled to a constant panel size.
+
+    Parameters
+    ----------
+    hourly : pandas.DataFrame
+        Hourly table (``zone_id``, ``hour`` tz-aware local, ``passages``, ``pings``).
+    panel : pandas.DataFrame, optional
+        Panel table (``day``, ``active_devices``); default ``hourly.attrs["panel"]``.
+    reference : float, optional
+        Panel size the passages are scaled to; default the mean ``active_devices`` over
+        the days of `baseline`.
+    baseline : Window
+        Window of the default reference level (both ends inclusive).
+    expand : float or "population", optional
+        Multiply by this factor to estimate absolute passages; ``"population"`` uses
+        ``FRANCE_POPULATION / reference``. This is an estimate: it assumes the panel is
+        a uniform sample of the population.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of `hourly` with ``normalised`` (float64) =
+        ``passages * reference / active_devices(day) * expand``; NaN for hours of
+        days the panel lacks (or where it counts no active device).
+
+    Raises
+    ------
+    InputError
+        When there is no panel, or it has no day in `baseline` and no `reference`.
+    """
+    _check_hourly(hourly)
+    factor = _day_factor(_panel_of(hourly, panel), reference, baseline, expand)
+    out = hourly.copy()
+    out["normalised"] = out["passages"].to_numpy(float) * factor.reindex(
+        _local_days(out["hour"])
+    ).to_numpy(float)
+    return out
+
+
+def daily_passages(
+    hourly: pd.DataFrame,
+    panel: pd.DataFrame | None = None,
+    *,
+    zone_ids: list[str] | pd.Index | None = None,
+    normalise: bool = True,
+    reference: float | None = None,
+    baseline: Window = BASELINE,
+    expand: float | Literal["population"] | None = None,
+) -> pd.DataFrame:
+    """Passages per zone and local day.
+
+    Parameters
+    ----------
+    hourly : pandas.DataFrame
+        Hourly table (see :func:`normalise`).
+    panel : pandas.DataFrame, optional
+        Panel table; default ``hourly.attrs["panel"]``. It defines the data coverage.
+    zone_ids : sequence of str, optional
+        Zones to report (columns, in this order); default the zones of `hourly`. A zone
+        with no row at all gets zeros on covered days.
+    normalise : bool
+        Scale by the panel (see :func:`normalise`); ``False`` gives raw passages.
+    reference, baseline, expand
+        As in :func:`normalise` (ignored when `normalise` is false).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``day`` (midnight timestamps, every day from the first to the last covered
+        day), one float column per zone.
+
+    Raises
+    ------
+    InputError
+        When normalising without a panel (pass ``normalise=False`` to use raw passages).
+
+    Notes
+    -----
+    Days are local days of the ``hour`` column's timezone. A covered day (one the panel
+    has, with at least one active device) without a row for a zone counts as 0
+    passages; a day outside the coverage is NaN for every zone, never 0. Without any
+    panel (only with ``normalise=False``), the coverage is every day from the first to
+    the last day of `hourly`.
+    """
+    _check_hourly(hourly)
+    panel = hourly.attrs.get("panel") if panel is None else panel
+    if panel is None and normalise:
+        _panel_of(hourly, panel)  # raises with the remedy
+    days = _local_days(hourly["hour"])
+    raw = hourly.groupby([hourly["zone_id"].to_numpy(), days])["passages"].sum()
+    table = raw.unstack(0, fill_value=0).astype(float)
+    if zone_ids is not None:
+        table = table.reindex(columns=pd.Index(zone_ids), fill_value=0.0)
+    table.columns = pd.Index(table.columns.astype(str), name="zone_id")
+    if panel is not None:
+        active = _panel_series(panel)
+        covered = active.index[active > 0]
+    else:
+        covered = pd.date_range(days.min(), days.max(), freq="D")
+    if len(covered) == 0:
+        raise InputError("no covered day: the panel and the hourly table are empty")
+    every_day = pd.date_range(covered.min(), covered.max(), freq="D", name="day")
+    table = table.reindex(covered, fill_value=0.0).reindex(every_day)
+    if normalise:
+        factor = _day_factor(panel, reference, baseline, expand)
+        table = table.mul(factor.reindex(every_day), axis=0)
+    return table
+
+
+def window_coverage(
+    daily: pd.DataFrame, window: Window
+) -> tuple[pd.Timestamp, pd.Timestamp, float]:
+    """Resolve a window on a daily table and measure how much of it has data.
+
+    Parameters
+    ----------
+    daily : pandas.DataFrame
+        Output of :func:`daily_passages`.
+    window : Window
+        ``(first, last)`` local days, both inclusive; ``None`` ends are the first or
+        last covered day.
+
+    Returns
+    -------
+    first, last : pandas.Timestamp
+        The resolved window.
+    coverage : float
+        Share of the window's days that have data (0 when the window is empty).
+    """
+    covered = daily.index[daily.notna().any(axis=1)] if daily.shape[1] else daily.index
+    first, last = (_day(window[0]), _day(window[1]))
+    if len(covered):
+        first = covered.min() if first is None else first
+        last = covered.max() if last is None else last
+    if first is None or last is None or last < first:
+        return first, last, 0.0
+    n_days = (last - first).days + 1
+    n_covered = int(((covered >= first) & (covered <= last)).sum())
+    return first, last, n_covered / n_days
+
+
+def monthly_passages(
+    daily: pd.DataFrame, *, period: Window = PERIOD, min_coverage: float = 0.8
+) -> pd.Series:
+    """Mean monthly passages per zone over a period: the ranking figure.
+
+    Parameters
+    ----------
+    daily : pandas.DataFrame
+        Output of :func:`daily_passages`.
+    period : Window
+        ``(first, last)`` local days, both inclusive (default March 2020 - January 2021).
+    min_coverage : float
+        Smallest share of the period's days that must have data.
+
+    Returns
+    -------
+    pandas.Series
+        ``mean daily passages over the covered days of the period * 365.25 / 12``,
+        indexed by ``zone_id``, named ``monthly_passages``.
+
+    Raises
+    ------
+    InputError
+        When the data covers less than `min_coverage` of the period; the message gives
+        the period and the coverage.
+    """
+    first, last, coverage = window_coverage(daily, period)
+    if coverage < min_coverage or coverage == 0:
+        raise InputError(
+            f"ranking period {_fmt(first)}..{_fmt(last)}: data on {coverage:.0%} of its "
+            f"days (min_coverage {min_coverage:.0%}); choose a period inside the data "
+            f"({_fmt(daily.index.min())}..{_fmt(daily.index.max())})"
+        )
+    mean = daily.loc[first:last].mean()
+    return (mean * _DAYS_PER_MONTH).rename("monthly_passages")
+
+
+def monthly_series(daily: pd.DataFrame) -> pd.DataFrame:
+    """Passages per zone and calendar month.
+
+    Parameters
+    ----------
+    daily : pandas.DataFrame
+        Output of :func:`daily_passages`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``month`` (``Period[M]``), one column per zone: the mean daily passages
+        over the month's covered days times the number of days in the month (the
+        month's total when fully covered, an estimate of it otherwise); NaN for a month
+        without data.
+    """
+    months = daily.index.to_period("M")
+    mean = daily.groupby(months).mean()
+    mean.index.name = "month"
+    return mean.mul(mean.index.days_in_month.to_numpy(), axis=0)
+
+
+def resilience(
+    daily: pd.DataFrame,
+    *,
+    baseline: Window = BASELINE,
+    crisis: Window = CRISIS,
+    min_coverage: float = 0.8,
+) -> pd.DataFrame:
+    """Resilience index per zone: mean daily passages in the crisis over the baseline.
+
+    Parameters
+    ----------
+    daily : pandas.DataFrame
+        Output of :func:`daily_passages`.
+    baseline, crisis : Window
+        ``(first, last)`` local days, both inclusive; ``None`` ends are the first or last
+        covered day (defaults: 1 January - 15 March 2020, and 16 March 2020 - end).
+    min_coverage : float
+        Smallest share of a window's days that must have data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``zone_id``: ``baseline`` and ``crisis`` (mean daily passages),
+        ``resilience`` (their ratio, e.g. 0.81; NaN when it cannot be computed) and
+        ``reason`` (why there is no index; empty string when there is one).
+    """
+    out = pd.DataFrame(index=daily.columns)
+    reasons = pd.Series("", index=daily.columns, dtype=object)
+    for name, window in (("baseline", baseline), ("crisis", crisis)):
+        first, last, coverage = window_coverage(daily, window)
+        if coverage < min_coverage or coverage == 0:
+            out[name] = np.nan
+            reason = (
+                f"{name} window {_fmt(first)}..{_fmt(last)} has data on {coverage:.0%} "
+                f"of its days (min_coverage {min_coverage:.0%})"
+            )
+            reasons = reasons.where(reasons == "", reasons + "; ") + reason
+        else:
+            out[name] = daily.loc[first:last].mean()
+    zero = (out["baseline"] == 0) & (reasons == "")
+    reasons[zero] = "no passage in the baseline window"
+    out["resilience"] = (out["crisis"] / out["baseline"]).where(reasons == "")
+    out["reason"] = reasons.astype(str)
+    return out
+
+
+def _check_hourly(hourly: pd.DataFrame) -> None:
+    missing = [c for c in ("zone_id", "hour", "passages") if c not in hourly.columns]
+    if missing:
+        raise InputError(f"hourly table lacks column(s) {missing}")
+    if not isinstance(hourly["hour"].dtype, pd.DatetimeTZDtype):
+        raise InputError(
+            f"hourly table: column 'hour' must be tz-aware local time, not {hourly['hour'].dtype}"
+        )
+
+
+def _panel_of(hourly: pd.DataFrame, panel: pd.DataFrame | None) -> pd.DataFrame:
+    panel = hourly.attrs.get("panel") if panel is None else panel
+    if panel is None:
+        raise InputError(
+            "no panel table to normalise by: read the hourly table with ff.read_hourly "
+            "(it reads <name>.panel.parquet beside it), pass panel=, or opt out with "
+            "normalise=False (--no-normalise)"
+        )
+    return panel
+
+
+def _panel_series(panel: pd.DataFrame) -> pd.Series:
+    missing = [c for c in ("day", "active_devices") if c not in panel.columns]
+    if missing:
+        raise InputError(f"panel table lacks column(s) {missing}")
+    days = pd.DatetimeIndex(pd.to_datetime(panel["day"]), name="day").normalize()
+    if days.has_duplicates:
+        raise InputError(f"panel table: day {_fmt(days[days.duplicated()][0])} appears twice")
+    return pd.Series(panel["active_devices"].to_numpy(float), index=days).sort_index()
+
+
+def _day_factor(
+    panel: pd.DataFrame,
+    reference: float | None,
+    baseline: Window,
+    expand: float | Literal["population"] | None,
+) -> pd.Series:
+    """Per covered day: reference / active devices (times `expand`)."""
+    active = _panel_series(panel)
+    active = active[active > 0]
+    if reference is None:
+        first, last = _day(baseline[0]), _day(baseline[1])
+        in_window = active.loc[first:last]
+        if in_window.empty:
+            raise InputError(
+                f"panel has no day in the baseline window {_fmt(first)}..{_fmt(last)}: "
+                "pass reference= (--reference) or a baseline inside the data"
+            )
+        reference = float(in_window.mean())
+    if expand == "population":
+        expand = FRANCE_POPULATION / reference
+    return reference / active * (1.0 if expand is None else float(expand))
+
+
+def _local_days(hours: pd.Series) -> pd.DatetimeIndex:
+    # Wall-clock time in the column's own timezone, so days are local days.
+    return pd.DatetimeIndex(hours.dt.tz_localize(None).dt.normalize(), name="day")
+
+
+def _day(value: str | date | pd.Timestamp | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    day = pd.Timestamp(value)
+    # Windows are in local days: an aware timestamp keeps its wall-clock date.
+    return (day.tz_localize(None) if day.tz is not None else day).normalize()
+
+
+def _fmt(day: pd.Timestamp | None) -> str:
+    return "?" if day is None else day.strftime("%Y-%m-%d")
