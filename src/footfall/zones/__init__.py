@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from footfall.zones._format import write_zones
 from footfall.zones._set import ZoneSet, read_zones
+from footfall.zones.build import build_zones
+from footfall.zones.validate import ValidationReport, find_overlaps, validate_zones
 
-__all__ = ["ZoneSet", "read_zones"]
+__all__ = [
+    "ZoneSet",
+    "ValidationReport",
+    "read_zones",
+    "write_zones",
+    "validate_zones",
+    "find_overlaps",
+    "build_zones",
+]

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
@@ -13,7 +14,10 @@ import shapely
 
 from footfall.errors import ZoneError
 
-__all__ = ["ZoneSet", "read_zones", "PROPERTY_COLUMNS"]
+if TYPE_CHECKING:
+    from footfall.zones.validate import ValidationReport
+
+__all__ = ["ZoneSet", "read_zones", "load_feature_collection", "PROPERTY_COLUMNS"]
 
 #: Feature properties of a zone, in file order (DESIGN §3).
 PROPERTY_COLUMNS: tuple[str, ...] = (
@@ -76,10 +80,24 @@ class ZoneSet:
             shapely.to_wkb(self.gdf.geometry.values, output_dimension=2, byte_order=1),
             strict=True,
         ):
-            props = {k: (None if pd.isna(v) else v) for k, v in zip(PROPERTY_COLUMNS, row)}
+            props = {
+                k: (None if pd.isna(v) else v) for k, v in zip(PROPERTY_COLUMNS, row, strict=True)
+            }
             h.update(json.dumps(props, sort_keys=True, default=str).encode())
             h.update(wkb)
         return h.hexdigest()
+
+    def validate(self) -> ValidationReport:
+        """Check these zones: geometry, properties, duplicates, overlaps, areas.
+
+        Returns
+        -------
+        ValidationReport
+            Every problem found, with zone_id, severity and reason.
+        """
+        from footfall.zones.validate import validate_zoneset
+
+        return validate_zoneset(self)
 
 
 def read_zones(path: str | Path) -> ZoneSet:
@@ -97,8 +115,11 @@ def read_zones(path: str | Path) -> ZoneSet:
     Raises
     ------
     ZoneError
-        When a file cannot be read as a zone FeatureCollection; the message
-        names the file and the reason.
+        When a file cannot be read as a zone FeatureCollection, a feature has
+        no string ``zone_id`` or no non-empty (Multi)Polygon geometry, or a
+        ``zone_id`` repeats; the message names the file, zone and reason.
+        Other problems (invalid geometry, overlaps, property types) are
+        reported by :meth:`ZoneSet.validate`.
     """
     path = Path(path)
     if path.is_dir():
@@ -109,26 +130,63 @@ def read_zones(path: str | Path) -> ZoneSet:
         files = [path]
     else:
         raise ZoneError(f"{path}: no such file or directory")
-    frames = [_read_file(f) for f in files]
-    gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
-    return ZoneSet(gdf, sources=files)
+    gdf = pd.concat([_read_file(f) for f in files], ignore_index=True)
+    dup = gdf.loc[gdf["zone_id"].duplicated(keep=False), ["zone_id", "source"]]
+    if len(dup):
+        zid = dup["zone_id"].iloc[0]
+        where = sorted(dup.loc[dup["zone_id"] == zid, "source"])
+        raise ZoneError(f"{path}: zone_id {zid!r} appears more than once (in {', '.join(where)})")
+    return ZoneSet(gpd.GeoDataFrame(gdf, geometry="geometry", crs="EPSG:4326"), sources=files)
 
 
 def _read_file(path: Path) -> gpd.GeoDataFrame:
+    doc = load_feature_collection(path)
+    rows, geoms = [], []
+    for i, feat in enumerate(doc["features"]):
+        where = f"{path}: feature #{i}"
+        if not isinstance(feat, dict) or feat.get("type") != "Feature":
+            raise ZoneError(f"{where}: not a GeoJSON Feature")
+        props = feat.get("properties")
+        if not isinstance(props, dict):
+            raise ZoneError(f"{where}: no properties object")
+        zid = props.get("zone_id")
+        if not isinstance(zid, str) or not zid:
+            raise ZoneError(f"{where}: 'zone_id' missing or not a string ({zid!r})")
+        where = f"{path}: zone {zid}"
+        gj = feat.get("geometry")
+        if not isinstance(gj, dict):
+            raise ZoneError(f"{where}: geometry missing")
+        if gj.get("type") not in ("Polygon", "MultiPolygon"):
+            raise ZoneError(f"{where}: geometry is {gj.get('type')!r}, not a (Multi)Polygon")
+        try:
+            geom = shapely.geometry.shape(gj)
+        except Exception as exc:  # noqa: BLE001 - any failure is a malformed geometry
+            raise ZoneError(f"{where}: unreadable geometry ({exc})") from exc
+        if geom.is_empty:
+            raise ZoneError(f"{where}: empty geometry")
+        rows.append(props | {"source": path.name})
+        geoms.append(geom)
+    frame = gpd.GeoDataFrame(rows, geometry=geoms, crs="EPSG:4326")
+    for c in PROPERTY_COLUMNS:
+        if c not in frame.columns:
+            frame[c] = None
+    return frame
+
+
+def load_feature_collection(path: Path) -> dict:
+    """Parse a file as a GeoJSON FeatureCollection (a dict with a ``features`` list).
+
+    Raises
+    ------
+    ZoneError
+        When the file is unreadable, not JSON or not a FeatureCollection.
+    """
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ZoneError(f"{path}: not a readable JSON file ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise ZoneError(f"{path}: not a GeoJSON FeatureCollection")
-    rows, geoms = [], []
-    for i, feat in enumerate(doc.get("features") or []):
-        props = (feat or {}).get("properties") or {}
-        zid = props.get("zone_id", f"#{i}")
-        try:
-            geom = shapely.geometry.shape(feat["geometry"])
-        except Exception as exc:  # noqa: BLE001 - any failure is a malformed geometry
-            raise ZoneError(f"{path}: zone {zid}: unreadable geometry ({exc})") from exc
-        rows.append({c: props.get(c) for c in PROPERTY_COLUMNS} | {"source": path.name})
-        geoms.append(geom)
-    return gpd.GeoDataFrame(rows, geometry=geoms, crs="EPSG:4326")
+    if not isinstance(doc.get("features"), list):
+        raise ZoneError(f"{path}: FeatureCollection without a 'features' list")
+    return doc

@@ -1,0 +1,509 @@
+"""Validate zone files and zone sets: every problem, with file, zone_id and reason."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from footfall.errors import ZoneError
+from footfall.zones._format import DECIMALS, _plain
+from footfall.zones._geo import geodesic_area
+from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet, load_feature_collection
+
+__all__ = [
+    "validate_zones",
+    "validate_zoneset",
+    "find_overlaps",
+    "zone_files",
+    "Problem",
+    "ValidationReport",
+    "AREA_BOUNDS_KM2",
+]
+
+#: Plausible area of a town-centre zone, in km²: below, a sliver or a unit
+#: mistake; above, a whole commune or a projection mistake.
+AREA_BOUNDS_KM2 = (0.01, 50.0)
+
+Severity = Literal["error", "warning"]
+
+_INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+_DEPARTMENT = re.compile(r"^(\d{2}|2[AB]|97\d)$")
+# Lambert-93 (EPSG:2154) easting/northing of France, in metres.
+_LAMBERT93_X = (-400_000.0, 1_400_000.0)
+_LAMBERT93_Y = (6_000_000.0, 7_200_000.0)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a zone file or zone set.
+
+    Attributes
+    ----------
+    file : str
+        The file (or ``<memory>`` for zones not read from disk).
+    zone_id : str or None
+        The zone, or None for file-level problems (``#<n>`` when the feature
+        has no usable ``zone_id``: its position in the file).
+    severity : {"error", "warning"}
+    code : str
+        A stable short code, e.g. ``geometry-invalid`` or ``overlap``.
+    message : str
+        The reason, with the offending value.
+    """
+
+    file: str
+    zone_id: str | None
+    severity: Severity
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.zone_id}" if self.zone_id else self.file
+        return f"{where}: {self.severity} [{self.code}] {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """Every problem found by a validation, errors and warnings.
+
+    Attributes
+    ----------
+    problems : list of Problem
+        In file order, then feature order, then set-level problems.
+    n_files, n_zones : int
+        What was checked.
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    n_files: int = 0
+    n_zones: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Problems of severity ``error``."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Problems of severity ``warning``."""
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error (warnings allowed)."""
+        return not self.errors
+
+    def summary(self) -> str:
+        """One line: what was checked and how many errors and warnings."""
+        return (
+            f"{self.n_zones} zones in {self.n_files} files: "
+            f"{len(self.errors)} errors, {len(self.warnings)} warnings"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (the ``--json`` output)."""
+        return {
+            "ok": self.ok,
+            "files": self.n_files,
+            "zones": self.n_zones,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+    def to_json(self) -> str:
+        """Return the report as JSON text."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    def __str__(self) -> str:
+        return "\n".join([*map(str, self.problems), self.summary()])
+
+
+@dataclass
+class _Zone:
+    file: str
+    zone_id: str
+    props: dict[str, Any]
+    geom: BaseGeometry | None
+
+
+def zone_files(path: str | Path) -> list[Path]:
+    """List the zone files at ``path``: the file itself, or a directory's ``*.geojson``."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.geojson"))
+        if not files:
+            raise ZoneError(f"{path}: no *.geojson zone file in this directory")
+        return files
+    if not path.exists():
+        raise ZoneError(f"{path}: no such file or directory")
+    return [path]
+
+
+def validate_zones(path: str | Path) -> ValidationReport:
+    """Validate zone files, reporting every problem rather than stopping at the first.
+
+    Parameters
+    ----------
+    path : str or Path
+        A zone file or a directory of ``*.geojson`` zone files.
+
+    Returns
+    -------
+    ValidationReport
+        Errors: not JSON or not a FeatureCollection; geometry missing, empty
+        or not a (Multi)Polygon; malformed coordinates; unclosed or too short
+        rings; invalid geometry (with shapely's reason); coordinates outside
+        WGS84 ranges (with a hint for Lambert-93 metres); missing or mistyped
+        properties; duplicate ``zone_id``; overlapping zones; area outside
+        :data:`AREA_BOUNDS_KM2`. Warnings: clockwise exterior (or
+        counter-clockwise interior) rings, more than 6 decimals.
+
+    Raises
+    ------
+    ZoneError
+        When ``path`` does not exist or holds no zone file.
+
+    Notes
+    -----
+    The files are read as raw JSON because GeoJSON readers close rings
+    silently.
+    """
+    report = ValidationReport()
+    zones: list[_Zone] = []
+    for file in zone_files(path):
+        report.n_files += 1
+        try:
+            doc = load_feature_collection(file)
+        except ZoneError as exc:
+            code = "json" if "JSON file" in str(exc) else "feature-collection"
+            report.problems.append(Problem(str(file), None, "error", code, _reason(exc, file)))
+            continue
+        for i, feat in enumerate(doc["features"]):
+            zone = _raw_zone(str(file), i, feat, report.problems)
+            if zone is not None:
+                zones.append(zone)
+    _check_zones(zones, report)
+    return report
+
+
+def validate_zoneset(zones: ZoneSet | gpd.GeoDataFrame) -> ValidationReport:
+    """Validate zones in memory (geometry, properties, duplicates, overlaps, areas).
+
+    Parameters
+    ----------
+    zones : ZoneSet or GeoDataFrame
+
+    Returns
+    -------
+    ValidationReport
+        As :func:`validate_zones`, less the checks that need the raw files
+        (JSON syntax, ring closure).
+    """
+    gdf = zones.gdf if isinstance(zones, ZoneSet) else zones
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    sources = gdf["source"] if "source" in gdf.columns else ["<memory>"] * len(gdf)
+    props = gdf.drop(columns=[gdf.geometry.name], errors="ignore")
+    items = []
+    for (_, row), geom, source in zip(props.iterrows(), gdf.geometry, sources, strict=True):
+        p = {k: _plain(v) for k, v in row.items() if k != "source"}
+        p = {k: v for k, v in p.items() if v is not None or k == "tourist"}
+        zid = p.get("zone_id") if isinstance(p.get("zone_id"), str) else f"#{len(items)}"
+        items.append(_Zone(str(source), zid, p, geom))
+    report = ValidationReport(n_files=len(set(sources)))
+    _check_zones(items, report)
+    return report
+
+
+def find_overlaps(zones: ZoneSet | gpd.GeoDataFrame) -> list[tuple[str, str, float]]:
+    """Pairs of zones whose interiors intersect (touching is fine).
+
+    Parameters
+    ----------
+    zones : ZoneSet or GeoDataFrame
+        Zones in lon/lat; a GeoDataFrame without a ``zone_id`` column is
+        labelled by its index.
+
+    Returns
+    -------
+    list of (str, str, float)
+        ``(zone_id a, zone_id b, overlap area in m²)`` with ``a < b``, sorted.
+        The area is geodesic (WGS84 ellipsoid); it can be tiny but is
+        positive as soon as the interiors share any area.
+    """
+    gdf = zones.gdf if isinstance(zones, ZoneSet) else zones
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    labels = gdf["zone_id"] if "zone_id" in gdf.columns else gdf.index
+    labels = [str(v) for v in labels]
+    out = []
+    for i, j, area in _overlap_pairs(gdf.geometry.to_numpy()):
+        a, b = sorted((labels[i], labels[j]))
+        out.append((a, b, area))
+    return sorted(out)
+
+
+def _overlap_pairs(geoms: np.ndarray) -> list[tuple[int, int, float]]:
+    geoms = np.asarray(geoms, dtype=object)
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    # relate() needs valid input; invalid zones are reported on their own.
+    fixed = np.where(usable & ~shapely.is_valid(geoms), shapely.make_valid(geoms), geoms)
+    fixed = np.where(usable, fixed, None)
+    tree = shapely.STRtree(fixed)
+    left, right = tree.query(fixed, predicate="intersects")
+    pairs = []
+    for i, j in zip(left, right, strict=True):
+        # "2********": the interiors share a 2-D part (exact predicate, no area tolerance).
+        if i < j and shapely.relate_pattern(fixed[i], fixed[j], "2********"):
+            area = geodesic_area(shapely.intersection(fixed[i], fixed[j]))
+            pairs.append((int(i), int(j), area))
+    return pairs
+
+
+# -- raw JSON checks -------------------------------------------------------------------
+
+
+def _raw_zone(file: str, i: int, feat: Any, problems: list[Problem]) -> _Zone | None:
+    def add(code: str, message: str, zid: str | None) -> None:
+        problems.append(Problem(file, zid, "error", code, message))
+
+    if not isinstance(feat, dict) or feat.get("type") != "Feature":
+        add("feature", f"feature #{i} is not a GeoJSON Feature", f"#{i}")
+        return None
+    props = feat.get("properties")
+    zid = props.get("zone_id") if isinstance(props, dict) else None
+    zid = zid if isinstance(zid, str) and zid else f"#{i}"
+    if not isinstance(props, dict):
+        add("property-missing", "no properties object", zid)
+        props = {}
+    gj = feat.get("geometry")
+    geom = None
+    if not isinstance(gj, dict):
+        add("geometry-missing", "geometry missing (null or absent)", zid)
+    elif gj.get("type") not in ("Polygon", "MultiPolygon"):
+        add("geometry-type", f"geometry is {gj.get('type')!r}, not a Polygon or MultiPolygon", zid)
+    else:
+        geom = _raw_geometry(gj, lambda code, msg: add(code, msg, zid))
+    return _Zone(file, zid, dict(props), geom)
+
+
+def _raw_geometry(gj: dict, add) -> BaseGeometry | None:
+    coords = gj.get("coordinates")
+    polygons = [coords] if gj["type"] == "Polygon" else coords
+    if not isinstance(polygons, list) or not all(isinstance(p, list) for p in polygons):
+        add("coordinates", f"malformed coordinates for a {gj['type']}")
+        return None
+    if not polygons or not any(polygons):
+        add("geometry-empty", "empty geometry (no coordinates)")
+        return None
+    ok = True
+    for n_poly, rings in enumerate(polygons):
+        for n_ring, ring in enumerate(rings):
+            where = f"polygon {n_poly} ring {n_ring}" if len(polygons) > 1 else f"ring {n_ring}"
+            if not _is_ring(ring):
+                add("coordinates", f"{where}: malformed positions (need [lon, lat] numbers)")
+                ok = False
+                continue
+            if len(ring) < 4 or len({tuple(p[:2]) for p in ring}) < 3:
+                add("ring-too-short", f"{where}: {len(ring)} positions; a ring needs at least 4")
+                ok = False
+            elif ring[0][:2] != ring[-1][:2]:
+                add("ring-unclosed", f"{where}: first position {ring[0]} != last {ring[-1]}")
+    if not ok:
+        return None
+    try:
+        # shapely closes unclosed rings itself: reported above, checked further.
+        return shapely.geometry.shape(gj)
+    except Exception as exc:  # noqa: BLE001 - any failure is a malformed geometry
+        add("coordinates", f"unreadable geometry ({exc})")
+        return None
+
+
+def _is_ring(ring: Any) -> bool:
+    return isinstance(ring, list) and all(
+        isinstance(p, list)
+        and len(p) in (2, 3)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
+        for p in ring
+    )
+
+
+def _reason(exc: ZoneError, file: Path) -> str:
+    return str(exc).removeprefix(f"{file}: ")
+
+
+# -- checks shared by files and zone sets ----------------------------------------------
+
+
+def _check_zones(zones: Sequence[_Zone], report: ValidationReport) -> None:
+    report.n_zones = len(zones)
+    usable = []
+    for zone in zones:
+        problems = _zone_problems(zone)
+        report.problems.extend(problems)
+        if zone.geom is not None and not any(
+            p.code in ("geometry-type", "geometry-empty", "coordinates-range") for p in problems
+        ):
+            usable.append(zone)
+
+    files_of = defaultdict(list)
+    for zone in zones:
+        files_of[zone.zone_id].append(zone.file)
+    for zone in zones:
+        files = files_of[zone.zone_id]
+        if len(files) > 1 and not zone.zone_id.startswith("#"):
+            report.problems.append(
+                Problem(
+                    zone.file,
+                    zone.zone_id,
+                    "error",
+                    "zone-id-duplicate",
+                    f"zone_id used {len(files)} times (in {', '.join(sorted(set(files)))})",
+                )
+            )
+
+    lo, hi = AREA_BOUNDS_KM2
+    for zone in usable:
+        km2 = geodesic_area(zone.geom) / 1e6
+        if not lo <= km2 <= hi:
+            report.problems.append(
+                Problem(
+                    zone.file,
+                    zone.zone_id,
+                    "error",
+                    "area",
+                    f"area {km2:.4g} km² is outside the plausible range {lo}-{hi} km²",
+                )
+            )
+
+    for i, j, area in _overlap_pairs(np.array([z.geom for z in usable], dtype=object)):
+        a, b = usable[i], usable[j]
+        report.problems.append(
+            Problem(
+                a.file,
+                a.zone_id,
+                "error",
+                "overlap",
+                f"overlaps zone {b.zone_id} ({b.file}) over {area:.1f} m²",
+            )
+        )
+
+
+def _zone_problems(zone: _Zone) -> list[Problem]:
+    out: list[Problem] = []
+
+    def add(code: str, message: str, severity: Severity = "error") -> None:
+        out.append(Problem(zone.file, zone.zone_id, severity, code, message))
+
+    _check_properties(zone.props, add)
+    geom = zone.geom
+    if geom is None:
+        return out
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        add("geometry-type", f"geometry is a {geom.geom_type}, not a Polygon or MultiPolygon")
+        return out
+    if geom.is_empty:
+        add("geometry-empty", "empty geometry")
+        return out
+    xy = shapely.get_coordinates(geom)
+    bad = (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90) | ~np.isfinite(xy).all(axis=1)
+    if bad.any():
+        x, y = xy[bad][0]
+        hint = ""
+        if _in(xy[:, 0], _LAMBERT93_X) and _in(xy[:, 1], _LAMBERT93_Y):
+            hint = (
+                "; they look like Lambert-93 (EPSG:2154) metres: "
+                "run `footfall zones fix PATH --from-crs EPSG:2154`"
+            )
+        add(
+            "coordinates-range",
+            f"{int(bad.sum())} position(s) outside WGS84 lon/lat ranges, e.g. ({x}, {y}){hint}",
+        )
+        return out
+    if not shapely.is_valid(geom):
+        add("geometry-invalid", f"invalid geometry: {shapely.is_valid_reason(geom)}")
+    scaled = xy * 10**DECIMALS
+    if np.any(np.abs(scaled - np.round(scaled)) > 1e-3):
+        add("precision", f"coordinates have more than {DECIMALS} decimals", "warning")
+    wrong = _misoriented_rings(geom)
+    if wrong:
+        add(
+            "orientation",
+            f"{wrong} ring(s) wound the wrong way (RFC 7946: exterior counter-clockwise, "
+            "holes clockwise)",
+            "warning",
+        )
+    return out
+
+
+def _in(values: np.ndarray, bounds: tuple[float, float]) -> bool:
+    return bool(np.all((values >= bounds[0]) & (values <= bounds[1])))
+
+
+def _misoriented_rings(geom: BaseGeometry) -> int:
+    wrong = 0
+    for poly in shapely.get_parts(geom):
+        wrong += not shapely.is_ccw(poly.exterior)
+        wrong += sum(bool(shapely.is_ccw(r)) for r in poly.interiors)
+    return wrong
+
+
+def _check_properties(props: dict[str, Any], add) -> None:
+    for key in PROPERTY_COLUMNS:
+        if key not in props or (props[key] is None and key != "tourist"):
+            add("property-missing", f"property {key!r} is missing")
+            continue
+        value = props[key]
+        expected = _PROPERTY_CHECKS[key]
+        problem = expected(value)
+        if problem:
+            add("property-type", f"property {key!r} is {value!r}: {problem}")
+
+
+def _string(pattern: re.Pattern | None = None, what: str = ""):
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            return "expected a non-empty string"
+        if pattern is not None and not pattern.match(value):
+            return f"expected {what}"
+        return None
+
+    return check
+
+
+def _population(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return "expected a non-negative integer"
+    return None
+
+
+def _boolean(nullable: bool):
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or (nullable and value is None):
+            return None
+        return "expected true, false or null" if nullable else "expected true or false"
+
+    return check
+
+
+_PROPERTY_CHECKS = {
+    "zone_id": _string(),
+    "name": _string(),
+    "insee": _string(_INSEE, "a 5-character commune code such as '30007' or '2B033'"),
+    "population": _population,
+    "department": _string(_DEPARTMENT, "a department code such as '30', '2B' or '974'"),
+    "region": _string(),
+    "metro_continuity": _boolean(nullable=False),
+    "tourist": _boolean(nullable=True),
+}
