@@ -44,11 +44,13 @@ _LAZY: dict[str, str] = {
     "normalise": "footfall.counts",
     "daily_passages": "footfall.counts",
     "monthly_passages": "footfall.counts",
+    "monthly_series": "footfall.counts",
     "resilience": "footfall.counts",
     # ranking
     "rank": "footfall.ranking",
     "eligibility": "footfall.ranking",
     "Palmares": "footfall.ranking",
+    "palmares": "footfall.ranking",
     # report
     "write_report": "footfall.report",
 }
@@ -77,11 +79,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from footfall.counts import daily_passages, monthly_passages, normalise, resilience
+    from footfall.counts import (
+        daily_passages,
+        monthly_passages,
+        monthly_series,
+        normalise,
+        resilience,
+    )
     from footfall.hourly import count_passages, read_hourly, read_panel
     from footfall.index import ZoneIndex
     from footfall.ingest import read_pings
-    from footfall.ranking import Palmares, eligibility, rank
+    from footfall.ranking import Palmares, eligibility, palmares, rank
     from footfall.report import write_report
     from footfall.simulate import simulate
     from footfall.zones import (
