@@ -287,4 +287,4 @@ def test_outputs(tmp_path):
     md = result.to_markdown()
     assert "| 1 | Vannes | Bretagne | 53,000 |" in md
     assert "| 80% |" in md
-    assert "Mean resilience of these 4 towns: 75%; 3 regions represented." in md
+    assert "Mean resilience of these 4 towns: 75%; 3 regions represented; 6 zones" in md

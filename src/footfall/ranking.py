@@ -88,22 +88,38 @@ class Palmares:
         """Write the table as CSV (DESIGN §3): ratios to 4 decimals, passages to 1."""
         self.table.round({"monthly_passages": 1, "resilience": 4}).to_csv(path, index=False)
 
-    def to_markdown(self) -> str:
-        """Render the table as Markdown: passages in full, resilience in percent."""
-        head = "| rank | town | region | population | monthly passages | resilience |"
-        rows = [head, "|---:|---|---|---:|---:|---:|"]
-        for r in self.table.itertuples(index=False):
-            rows.append(
-                f"| {r.rank} | {r.name} | {r.region} | {_thousands(r.population)} "
-                f"| {r.monthly_passages:,.0f} | {_percent(r.resilience)} |"
-            )
-        rows.append("")
-        rows.append(
-            f"Mean resilience of these {len(self.table)} towns: "
-            f"{_percent(self.mean_resilience)}; "
-            f"{len(self.regions)} regions represented."
+    def display(self) -> pd.DataFrame:
+        """Format the table for reading: thousands separators, resilience in percent."""
+        t = self.table
+        return pd.DataFrame(
+            {
+                "#": t["rank"].astype(str),
+                "town": t["name"],
+                "region": t["region"],
+                "population": t["population"].map(_thousands),
+                "monthly passages": t["monthly_passages"].map(_thousands),
+                "resilience": t["resilience"].map(_percent),
+            }
         )
-        return "\n".join(rows) + "\n"
+
+    def summary(self) -> str:
+        """One sentence: mean resilience of the table's towns and regions represented."""
+        return (
+            f"Mean resilience of these {len(self.table)} towns: "
+            f"{_percent(self.mean_resilience)}; {len(self.regions)} regions represented; "
+            f"{len(self.excluded)} zones not eligible."
+        )
+
+    def to_markdown(self) -> str:
+        """Render the table as Markdown, followed by :meth:`summary`."""
+        shown = self.display()
+        align = [
+            "---:" if c in ("#", "population", "monthly passages", "resilience") else "---"
+            for c in shown.columns
+        ]
+        rows = ["| " + " | ".join(shown.columns) + " |", "|" + "|".join(align) + "|"]
+        rows += ["| " + " | ".join(r) + " |" for r in shown.itertuples(index=False)]
+        return "\n".join([*rows, "", self.summary()]) + "\n"
 
 
 def rank(
