@@ -56,3 +56,47 @@ def validate(path: Path, as_json: bool, strict: bool) -> None:
     click.echo(report.to_json() if as_json else str(report))
     if not report.ok or (strict and report.warnings):
         raise SystemExit(1)
+
+
+@zones.command()
+@click.argument("path", type=_path)
+@click.option(
+    "--from-crs",
+    metavar="CRS",
+    help="CRS of zones not in lon/lat, e.g. EPSG:2154 (Lambert-93); they are reprojected.",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@json_option
+def fix(path: Path, from_crs: str | None, dry_run: bool, as_json: bool) -> None:
+    """Repair zone files in place and report what changed per zone.
+
+    Closes rings, makes geometry valid (keeping polygonal parts), rewinds rings
+    (RFC 7946), rounds to 6 decimals, reprojects (--from-crs), rewrites in the
+    canonical format. A zone that cannot be repaired is reported and its file
+    left unchanged; the exit code is then 1.
+    """
+    from footfall.zones import fix_zones
+
+    report = fix_zones(path, from_crs=from_crs, dry_run=dry_run)
+    click.echo(report.to_json() if as_json else str(report))
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@zones.command()
+@click.argument("old", type=_path)
+@click.argument("new", type=_path)
+@json_option
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the sets differ (like git diff).")
+def diff(old: Path, new: Path, as_json: bool, exit_code: bool) -> None:
+    """Compare two zone files or directories: added, removed and changed zones.
+
+    Changed zones show the properties that differ and, for geometry, the area
+    change (%) and the Hausdorff distance in metres.
+    """
+    from footfall.zones import diff_zones
+
+    result = diff_zones(old, new)
+    click.echo(result.to_json() if as_json else str(result))
+    if exit_code and not result.empty:
+        raise SystemExit(1)

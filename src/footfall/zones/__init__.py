@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from footfall.zones._format import write_zones
 from footfall.zones._set import ZoneSet, read_zones
-from footfall.zones.build import build_zones
+from footfall.zones.build import BuildResult, build_zones
+from footfall.zones.diff import ZoneDiff, diff_zones
+from footfall.zones.fix import FixReport, fix_zones
 from footfall.zones.validate import ValidationReport, find_overlaps, validate_zones
 
 __all__ = [
     "ZoneSet",
+    "BuildResult",
+    "FixReport",
+    "ZoneDiff",
     "ValidationReport",
     "read_zones",
     "write_zones",
     "validate_zones",
     "find_overlaps",
+    "fix_zones",
+    "diff_zones",
     "build_zones",
 ]

@@ -17,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 from footfall.errors import ZoneError
 from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet
 
-__all__ = ["write_zones", "format_zones", "zone_filename", "slugify", "DECIMALS"]
+__all__ = ["write_zones", "format_zones", "zone_filename", "slugify", "plain_value", "DECIMALS"]
 
 #: Decimals kept in coordinates (about 0.1 m; RFC 7946 §11.2).
 DECIMALS = 6
@@ -70,7 +70,7 @@ def format_zones(features: Iterable[Feature]) -> str:
 def _feature(props: Mapping[str, Any], geom: BaseGeometry) -> str:
     keys = [k for k in PROPERTY_COLUMNS if k in props]
     keys += sorted(k for k in props if k not in PROPERTY_COLUMNS)
-    prop_lines = ",\n".join(f"        {_json(k)}: {_json(_plain(props[k]))}" for k in keys)
+    prop_lines = ",\n".join(f"        {_json(k)}: {_json(plain_value(props[k]))}" for k in keys)
     if geom.geom_type == "Polygon":
         coords = _polygon(geom, 10)
     elif geom.geom_type == "MultiPolygon":
@@ -113,7 +113,7 @@ def _num(v: float) -> str:
     return f"{round(v, DECIMALS) + 0.0:.{DECIMALS}f}"
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """Numpy/pandas scalars and missing values as plain JSON values."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -185,7 +185,7 @@ def _features(gdf: gpd.GeoDataFrame) -> Iterable[Feature]:
             {
                 k: v
                 for k, v in zip(columns, row, strict=True)
-                if k in PROPERTY_COLUMNS or _plain(v) is not None
+                if k in PROPERTY_COLUMNS or plain_value(v) is not None
             },
             geom,
         )

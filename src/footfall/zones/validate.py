@@ -16,7 +16,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
-from footfall.zones._format import DECIMALS, _plain
+from footfall.zones._format import DECIMALS, plain_value
 from footfall.zones._geo import geodesic_area
 from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet, load_feature_collection
 
@@ -217,7 +217,7 @@ def validate_zoneset(zones: ZoneSet | gpd.GeoDataFrame) -> ValidationReport:
     props = gdf.drop(columns=[gdf.geometry.name], errors="ignore")
     items = []
     for (_, row), geom, source in zip(props.iterrows(), gdf.geometry, sources, strict=True):
-        p = {k: _plain(v) for k, v in row.items() if k != "source"}
+        p = {k: plain_value(v) for k, v in row.items() if k != "source"}
         p = {k: v for k, v in p.items() if v is not None or k == "tourist"}
         zid = p.get("zone_id") if isinstance(p.get("zone_id"), str) else f"#{len(items)}"
         items.append(_Zone(str(source), zid, p, geom))
@@ -417,24 +417,12 @@ def _zone_problems(zone: _Zone) -> list[Problem]:
         add("geometry-empty", "empty geometry")
         return out
     xy = shapely.get_coordinates(geom)
-    bad = (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90) | ~np.isfinite(xy).all(axis=1)
-    if bad.any():
-        x, y = xy[bad][0]
-        hint = ""
-        if _in(xy[:, 0], _LAMBERT93_X) and _in(xy[:, 1], _LAMBERT93_Y):
-            hint = (
-                "; they look like Lambert-93 (EPSG:2154) metres: "
-                "run `footfall zones fix PATH --from-crs EPSG:2154`"
-            )
-        add(
-            "coordinates-range",
-            f"{int(bad.sum())} position(s) outside WGS84 lon/lat ranges, e.g. ({x}, {y}){hint}",
-        )
+    if _out_of_range(xy).any():
+        add("coordinates-range", _range_message(xy))
         return out
     if not shapely.is_valid(geom):
         add("geometry-invalid", f"invalid geometry: {shapely.is_valid_reason(geom)}")
-    scaled = xy * 10**DECIMALS
-    if np.any(np.abs(scaled - np.round(scaled)) > 1e-3):
+    if _excess_decimals(xy):
         add("precision", f"coordinates have more than {DECIMALS} decimals", "warning")
     wrong = _misoriented_rings(geom)
     if wrong:
@@ -445,6 +433,29 @@ def _zone_problems(zone: _Zone) -> list[Problem]:
             "warning",
         )
     return out
+
+
+def _out_of_range(xy: np.ndarray) -> np.ndarray:
+    """Mask of positions that are not WGS84 lon/lat."""
+    return (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90) | ~np.isfinite(xy).all(axis=1)
+
+
+def _range_message(xy: np.ndarray) -> str:
+    bad = _out_of_range(xy)
+    x, y = xy[bad][0]
+    message = f"{int(bad.sum())} position(s) outside WGS84 lon/lat ranges, e.g. ({x}, {y})"
+    if _in(xy[:, 0], _LAMBERT93_X) and _in(xy[:, 1], _LAMBERT93_Y):
+        message += (
+            "; they look like Lambert-93 (EPSG:2154) metres: "
+            "run `footfall zones fix PATH --from-crs EPSG:2154`"
+        )
+    return message
+
+
+def _excess_decimals(xy: np.ndarray) -> bool:
+    scaled = xy * 10**DECIMALS
+    # 1e-3 of the last decimal: far above float noise of text with 6 decimals.
+    return bool(np.any(np.abs(scaled - np.round(scaled)) > 1e-3))
 
 
 def _in(values: np.ndarray, bounds: tuple[float, float]) -> bool:
