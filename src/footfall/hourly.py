@@ -1,0 +1,910 @@
+"""Hourly passages per zone: the map/reduce counting kernel and the local engine.
+
+The work splits in two steps that any engine can call (the local one below, or Dask):
+
+* **map** — :func:`map_batch` turns one batch of input rows into a small
+  :class:`Partial`: unique ``(zone row, UTC hour, device key)`` visits with their ping
+  counts, unique ``(local day, device key)`` panel pairs, row accounting and the
+  quarantined rows;
+* **reduce** — :func:`reduce_partials` merges partials exactly (a device seen in the same
+  zone-hour in two partials counts once) into the hourly and panel tables. Distinct
+  counts only need the rows of one hour (visits) or one local day (panel), so partials
+  can be split by time range (:func:`visit_range`, :func:`panel_range`) and each range
+  reduced on its own, which bounds memory.
+
+The local engine maps fragments on a thread pool (the numba kernels release the GIL),
+checkpoints each fragment's partial to disk (``<name>.checkpoints/``), which makes an
+interrupted run resumable, then reduces range by range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numba import njit
+
+from footfall.errors import InputError
+from footfall.ingest import (
+    DEFAULT_WINDOW,
+    QUARANTINE_SCHEMA,
+    REASONS,
+    Columns,
+    Fragment,
+    find_files,
+    iter_batches,
+    list_fragments,
+    quarantine_table,
+    to_ping_batch,
+    validate,
+    window_seconds,
+)
+from footfall.manifest import atomic_path, beside, check_accounting, make_manifest, read_manifest
+from footfall.manifest import write_manifest as _write_manifest
+
+__all__ = [
+    "CountSpec",
+    "Partial",
+    "map_batch",
+    "merge_partials",
+    "reduce_partials",
+    "visit_range",
+    "panel_range",
+    "count_visits",
+    "count_panel",
+    "hourly_frame",
+    "panel_frame",
+    "count_passages",
+    "read_hourly",
+    "read_panel",
+]
+
+_ENGINES = ("local",)
+_HOUR_MASK = np.int64(0xFFFFFFFF)
+#: Hours per reduce range of visits, and days per range of panel pairs.
+RANGE_HOURS = 24 * 7
+RANGE_DAYS = 7
+# bump when the checkpoint layout or the kernel's meaning changes
+_CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CountSpec:
+    """What a count depends on, besides the inputs and the zones (picklable).
+
+    Parameters
+    ----------
+    columns : Columns
+        Input column names.
+    tz : str
+        IANA time zone of the local hours and days; its UTC offsets must be whole hours.
+    window : (str, str)
+        Plausible UTC timestamps ``[start, end)``; others are quarantined.
+    """
+
+    columns: Columns = field(default_factory=Columns)
+    tz: str = "Europe/Paris"
+    window: tuple[str, str] = DEFAULT_WINDOW
+
+    def params(self) -> dict[str, Any]:
+        """Return the parameters as a JSON-ready dict (manifest and checkpoint key)."""
+        return {"columns": asdict(self.columns), "tz": self.tz, "window": list(self.window)}
+
+    @cached_property
+    def seconds(self) -> tuple[int, int]:
+        """The window as UTC epoch seconds."""
+        return window_seconds(self.window)
+
+    @cached_property
+    def offsets(self) -> tuple[int, np.ndarray]:
+        """``(h0, off)``: ``off[h - h0]`` is the UTC offset, in hours, of UTC hour ``h``."""
+        h0, h1 = self.seconds[0] // 3600, -(-self.seconds[1] // 3600)
+        utc = pd.date_range(pd.Timestamp(h0 * 3600, unit="s", tz="UTC"), periods=h1 - h0, freq="h")
+        try:
+            local = utc.tz_convert(self.tz)
+        except Exception as exc:  # noqa: BLE001 - pytz/zoneinfo raise various types
+            raise InputError(f"time zone {self.tz!r} is unknown ({exc})") from exc
+        off = (local.tz_localize(None) - utc.tz_localize(None)).total_seconds().to_numpy()
+        if np.any(off % 3600):
+            raise InputError(
+                f"time zone {self.tz!r} has UTC offsets that are not whole hours; "
+                "local hours would not be UTC hours"
+            )
+        return int(h0), (off // 3600).astype(np.int8)
+
+
+@dataclass
+class Partial:
+    """Partial result of the map step, merged exactly by :func:`reduce_partials`.
+
+    Attributes
+    ----------
+    visit_key : int64 array
+        ``zone_row << 32 | utc_hour`` (hours since the epoch).
+    visit_device : uint64 array
+        Pseudonymous device key; ``(visit_key, visit_device)`` pairs are unique.
+    visit_pings : int64 array
+        Rows behind each pair.
+    panel_day : int64 array
+        Local day (days since 1970-01-01, local calendar).
+    panel_device : uint64 array
+        ``(panel_day, panel_device)`` pairs are unique.
+    accounting : dict
+        ``rows_read``, ``rows_in_zone``, ``rows_outside``, ``quarantined`` (reason -> rows).
+    quarantine : pyarrow.Table
+        Quarantined rows, without device identifiers.
+    """
+
+    visit_key: np.ndarray
+    visit_device: np.ndarray
+    visit_pings: np.ndarray
+    panel_day: np.ndarray
+    panel_device: np.ndarray
+    accounting: dict[str, Any]
+    quarantine: pa.Table
+
+
+def _new_accounting() -> dict[str, Any]:
+    return {
+        "rows_read": 0,
+        "rows_in_zone": 0,
+        "rows_outside": 0,
+        "quarantined": dict.fromkeys(REASONS, 0),
+    }
+
+
+def _add_accounting(total: dict[str, Any], part: dict[str, Any]) -> None:
+    for k in ("rows_read", "rows_in_zone", "rows_outside"):
+        total[k] += part[k]
+    for k, v in part["quarantined"].items():
+        total["quarantined"][k] = total["quarantined"].get(k, 0) + v
+
+
+# ---------------------------------------------------------------------------------------
+# numba kernels
+
+
+@njit(inline="always")
+def _hash(a, b):  # pragma: no cover - numba
+    h = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) ^ b
+    h ^= h >> np.uint64(32)
+    h *= np.uint64(0xD6E8FEB86659FD93)
+    h ^= h >> np.uint64(32)
+    return h
+
+
+@njit(nogil=True, cache=True)
+def _row_keys(reason, zone, t, off, h0):  # pragma: no cover - numba
+    """Visit keys (zone << 32 | hour) and panel days of the valid rows, with row indices."""
+    n = len(t)
+    vkey = np.empty(n, np.int64)
+    vrow = np.empty(n, np.int64)
+    pday = np.empty(n, np.int64)
+    prow = np.empty(n, np.int64)
+    nv = 0
+    npl = 0
+    for i in range(n):
+        if reason[i] != 0:
+            continue
+        hour = t[i] // 3600
+        day = (hour + off[hour - h0]) // 24
+        pday[npl] = day
+        prow[npl] = i
+        npl += 1
+        z = zone[i]
+        if z >= 0:
+            vkey[nv] = (np.int64(z) << 32) | hour
+            vrow[nv] = i
+            nv += 1
+    return vkey[:nv], vrow[:nv], pday[:npl], prow[:npl]
+
+
+@njit(nogil=True, cache=True)
+def _unique_pairs(a, b, w):  # pragma: no cover - numba
+    """Find unique ``(a, b)`` pairs in first-seen order, summing `w` (open addressing)."""
+    n = len(a)
+    cap = 16
+    while cap < 2 * n:
+        cap <<= 1
+    mask = np.uint64(cap - 1)
+    slot = np.full(cap, -1, np.int64)
+    ua = np.empty(n, np.int64)
+    ub = np.empty(n, np.uint64)
+    uw = np.empty(n, np.int64)
+    m = 0
+    for i in range(n):
+        h = _hash(a[i], b[i]) & mask
+        while True:
+            j = slot[h]
+            if j < 0:
+                slot[h] = m
+                ua[m] = a[i]
+                ub[m] = b[i]
+                uw[m] = w[i]
+                m += 1
+                break
+            if ua[j] == a[i] and ub[j] == b[i]:
+                uw[j] += w[i]
+                break
+            h = (h + np.uint64(1)) & mask
+    return ua[:m].copy(), ub[:m].copy(), uw[:m].copy()
+
+
+@njit(nogil=True, cache=True)
+def _group_count(a, w):  # pragma: no cover - numba
+    """Per distinct `a`: the number of rows and the sum of `w`."""
+    n = len(a)
+    cap = 16
+    while cap < 2 * n:
+        cap <<= 1
+    mask = np.uint64(cap - 1)
+    slot = np.full(cap, -1, np.int64)
+    ka = np.empty(n, np.int64)
+    cnt = np.zeros(n, np.int64)
+    ws = np.zeros(n, np.int64)
+    m = 0
+    for i in range(n):
+        h = _hash(a[i], np.uint64(0)) & mask
+        while True:
+            j = slot[h]
+            if j < 0:
+                slot[h] = m
+                ka[m] = a[i]
+                j = m
+                m += 1
+                break
+            if ka[j] == a[i]:
+                break
+            h = (h + np.uint64(1)) & mask
+        cnt[j] += 1
+        ws[j] += w[i]
+    return ka[:m].copy(), cnt[:m].copy(), ws[:m].copy()
+
+
+# ---------------------------------------------------------------------------------------
+# map and reduce
+
+
+def map_batch(
+    batch: pa.RecordBatch | pa.Table,
+    assigner: Any,
+    spec: CountSpec,
+    *,
+    source: str = "",
+    row0: int = 0,
+) -> Partial:
+    """MAP: one batch of input rows -> a :class:`Partial`.
+
+    Parameters
+    ----------
+    batch : pyarrow.RecordBatch or pyarrow.Table
+        Input columns named by ``spec.columns`` (any supported types, DESIGN §3).
+    assigner : ZoneIndex
+        Anything with ``assign(lon, lat) -> int32 zone row or -1``.
+    spec : CountSpec
+        Columns, time zone and plausible window.
+    source : str
+        Name of the input, recorded with quarantined rows.
+    row0 : int
+        Row number, in `source`, of the batch's first row.
+
+    Returns
+    -------
+    Partial
+        Unique visits and panel pairs of the batch; pure function of its arguments.
+    """
+    pings = to_ping_batch(batch, spec.columns, source)
+    reason = validate(pings, spec.seconds)
+    zone = np.asarray(assigner.assign(pings.lon, pings.lat), dtype=np.int32)
+    h0, off = spec.offsets
+    vkey, vrow, pday, prow = _row_keys(reason, zone, pings.t, off, h0)
+    vk, vd, vn = _unique_pairs(vkey, pings.device[vrow], np.ones(len(vkey), np.int64))
+    pk, pd_, _ = _unique_pairs(pday, pings.device[prow], np.zeros(len(pday), np.int64))
+    codes = np.bincount(reason, minlength=len(REASONS) + 1)
+    accounting = {
+        "rows_read": len(pings),
+        "rows_in_zone": len(vkey),
+        "rows_outside": len(pday) - len(vkey),
+        "quarantined": {r: int(c) for r, c in zip(REASONS, codes[1:], strict=True)},
+    }
+    quarantine = quarantine_table(pings, reason, source, row0)
+    return Partial(vk, vd, vn, pk, pd_, accounting, quarantine)
+
+
+def merge_partials(partials: Iterable[Partial]) -> Partial:
+    """Concatenate partials and make their pairs unique again (exact, associative)."""
+    parts = list(partials)
+    if not parts:
+        return _empty_partial()
+    vk, vd, vn = _unique_pairs(
+        *(np.concatenate([getattr(p, a) for p in parts]) for a in _VISIT_FIELDS)
+    )
+    day = np.concatenate([p.panel_day for p in parts])
+    pk, pd_, _ = _unique_pairs(
+        day, np.concatenate([p.panel_device for p in parts]), np.zeros(len(day), np.int64)
+    )
+    accounting = _new_accounting()
+    for p in parts:
+        _add_accounting(accounting, p.accounting)
+    quarantine = pa.concat_tables([p.quarantine for p in parts])
+    return Partial(vk, vd, vn, pk, pd_, accounting, quarantine)
+
+
+_VISIT_FIELDS = ("visit_key", "visit_device", "visit_pings")
+
+
+def _empty_partial() -> Partial:
+    i64, u64 = np.empty(0, np.int64), np.empty(0, np.uint64)
+    return Partial(i64, u64, i64, i64, u64, _new_accounting(), QUARANTINE_SCHEMA.empty_table())
+
+
+def visit_range(visit_key: np.ndarray) -> np.ndarray:
+    """Reduce range of each visit: UTC hours split in weeks (RANGE_HOURS)."""
+    return (visit_key & _HOUR_MASK) // RANGE_HOURS
+
+
+def panel_range(panel_day: np.ndarray) -> np.ndarray:
+    """Reduce range of each panel pair: local days split in weeks (RANGE_DAYS)."""
+    return panel_day // RANGE_DAYS
+
+
+def count_visits(
+    visit_key: np.ndarray, visit_device: np.ndarray, visit_pings: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """REDUCE visits: ``(key, passages, pings)`` per zone-hour key, sorted by key.
+
+    The inputs may hold the same ``(key, device)`` pair several times (from several
+    partials); it counts once in ``passages`` and its pings add up. Exact when every
+    row of a key is present, e.g. all rows of one range of :func:`visit_range`.
+    """
+    ua, _, uw = _unique_pairs(visit_key, visit_device, visit_pings)
+    key, passages, pings = _group_count(ua, uw)
+    order = np.argsort(key, kind="stable")
+    return key[order], passages[order], pings[order]
+
+
+def count_panel(panel_day: np.ndarray, panel_device: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """REDUCE panel pairs: ``(day, active_devices)``, sorted by day (exact per day)."""
+    ua, _, _ = _unique_pairs(panel_day, panel_device, np.zeros(len(panel_day), np.int64))
+    day, active, _ = _group_count(ua, np.zeros(len(ua), np.int64))
+    order = np.argsort(day, kind="stable")
+    return day[order], active[order]
+
+
+def hourly_frame(
+    key: np.ndarray,
+    passages: np.ndarray,
+    pings: np.ndarray,
+    zone_ids: Sequence[str],
+    tz: str,
+) -> pd.DataFrame:
+    """Assemble the hourly table (DESIGN §3) from reduced visit keys, sorted by key."""
+    order = np.argsort(key, kind="stable")
+    key, passages, pings = key[order], passages[order], pings[order]
+    zone_ids = np.asarray(zone_ids, dtype=object)
+    hour = pd.to_datetime((key & _HOUR_MASK) * 3600, unit="s", utc=True).tz_convert(tz)
+    return pd.DataFrame(
+        {
+            "zone_id": pd.array(zone_ids[key >> 32], dtype=object),
+            "hour": hour.as_unit("ns"),
+            "passages": passages.astype(np.int64),
+            "pings": pings.astype(np.int64),
+        }
+    )
+
+
+def panel_frame(day: np.ndarray, active: np.ndarray) -> pd.DataFrame:
+    """Assemble the panel table: ``day`` (local date, naive midnight), ``active_devices``."""
+    order = np.argsort(day, kind="stable")
+    return pd.DataFrame(
+        {
+            "day": pd.to_datetime(day[order], unit="D").as_unit("ns"),
+            "active_devices": active[order].astype(np.int64),
+        }
+    )
+
+
+def reduce_partials(
+    partials: Iterable[Partial], zone_ids: Sequence[str], tz: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REDUCE in memory: partials -> ``(hourly, panel)`` tables (exact).
+
+    For inputs too large for memory, reduce each range of :func:`visit_range` /
+    :func:`panel_range` with :func:`count_visits` / :func:`count_panel` and concatenate,
+    as the local engine does.
+    """
+    merged = merge_partials(partials)
+    hourly = hourly_frame(
+        *count_visits(merged.visit_key, merged.visit_device, merged.visit_pings), zone_ids, tz
+    )
+    return hourly, panel_frame(*count_panel(merged.panel_day, merged.panel_device))
+
+
+# ---------------------------------------------------------------------------------------
+# local engine: fragments -> checkpointed partials -> range-by-range reduce
+
+_ARRAYS = ("visit_key", "visit_device", "visit_pings", "panel_day", "panel_device")
+
+
+def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write a partial sorted by range, atomically (a directory renamed at the end)."""
+    tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    tmp.mkdir(parents=True)
+    vorder = np.argsort(visit_range(part.visit_key), kind="stable")
+    porder = np.argsort(panel_range(part.panel_day), kind="stable")
+    for name in _ARRAYS:
+        arr = getattr(part, name)[vorder if name.startswith("visit") else porder]
+        np.save(tmp / f"{name}.npy", arr)
+    meta = {
+        **meta,
+        "accounting": part.accounting,
+        "visit_ranges": _range_bounds(visit_range(part.visit_key[vorder])),
+        "panel_ranges": _range_bounds(panel_range(part.panel_day[porder])),
+        "quarantined_rows": part.quarantine.num_rows,
+    }
+    if part.quarantine.num_rows:
+        pq.write_table(part.quarantine, tmp / "quarantine.parquet")
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    os.replace(tmp, directory)
+    return meta
+
+
+def _range_bounds(ranges: np.ndarray) -> dict[str, list[int]]:
+    values, starts = np.unique(ranges, return_index=True)
+    ends = [*starts[1:], len(ranges)]
+    return {str(int(v)): [int(s), int(e)] for v, s, e in zip(values, starts, ends, strict=True)}
+
+
+def _map_fragment(
+    fragment: Fragment,
+    assigner: Any,
+    spec: CountSpec,
+    directory: Path,
+    batch_rows: int,
+    on_rows: Callable[[int], None],
+) -> dict[str, Any]:
+    parts = []
+    for row0, batch in iter_batches(fragment, spec.columns, batch_rows=batch_rows):
+        parts.append(map_batch(batch, assigner, spec, source=fragment.path, row0=row0))
+        on_rows(batch.num_rows)
+    # One merge per fragment keeps its checkpoint small (pairs unique in the fragment).
+    meta = {"path": fragment.path, "key": fragment.key}
+    return _save_partial(merge_partials(parts), directory, meta)
+
+
+def _load_meta(directory: Path, fragment: Fragment) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return meta if meta.get("key") == fragment.key else None
+
+
+def _reduce_on_disk(
+    done: list[tuple[Path, dict[str, Any]]], zone_ids: Sequence[str], tz: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reduce checkpointed partials one range at a time (memory: one range)."""
+
+    def gather(kind: str, names: Sequence[str]) -> Iterable[list[np.ndarray]]:
+        by_range: dict[int, list[tuple[Path, list[int]]]] = {}
+        for directory, meta in done:
+            for r, bounds in meta[f"{kind}_ranges"].items():
+                by_range.setdefault(int(r), []).append((directory, bounds))
+        for r in sorted(by_range):
+            yield [
+                np.concatenate(
+                    [np.load(d / f"{n}.npy", mmap_mode="r")[s:e] for d, (s, e) in by_range[r]]
+                )
+                for n in names
+            ]
+
+    visits = [count_visits(*arrays) for arrays in gather("visit", _VISIT_FIELDS)]
+    panel = [count_panel(*arrays) for arrays in gather("panel", ("panel_day", "panel_device"))]
+    cat = lambda parts, i, dtype: (  # noqa: E731
+        np.concatenate([p[i] for p in parts]) if parts else np.empty(0, dtype)
+    )
+    hourly = hourly_frame(
+        cat(visits, 0, np.int64), cat(visits, 1, np.int64), cat(visits, 2, np.int64), zone_ids, tz
+    )
+    return hourly, panel_frame(cat(panel, 0, np.int64), cat(panel, 1, np.int64))
+
+
+class _Progress:
+    """Rich progress bar (rows/s, files done), or nothing."""
+
+    def __init__(self, enabled: bool, total_rows: int | None, n_files: int) -> None:
+        self.bar = None
+        self.lock = threading.Lock()
+        self.n_files, self.files_done = n_files, 0
+        if not enabled:
+            return
+        from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task):  # noqa: D102
+                speed = task.finished_speed or task.speed
+                return Text(f"{(speed or 0) / 1e6:5.1f} M rows/s")
+
+        self.bar = Progress(
+            TextColumn("counting"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f} rows"),
+            Rate(),
+            TextColumn("{task.fields[files]}"),
+            transient=False,
+        )
+        self.task = self.bar.add_task("count", total=total_rows, files=self._files())
+
+    def _files(self) -> str:
+        return f"{self.files_done}/{self.n_files} files"
+
+    def rows(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, n)
+
+    def file_done(self, n_rows: int = 0) -> None:
+        with self.lock:
+            self.files_done += 1
+        if self.bar is not None:
+            self.bar.update(self.task, advance=n_rows, files=self._files())
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _run_key(zone_hash: str, spec: CountSpec) -> str:
+    doc = {"v": _CHECKPOINT_VERSION, "zones": zone_hash, "spec": spec.params()}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _list_inputs(
+    files: list[Path], spec: CountSpec, skip_bad_files: bool, workers: int
+) -> tuple[list[Fragment], list[dict[str, str]]]:
+    """Fragments of every file (hashing in threads); bad files raise or are recorded."""
+
+    def one(path: Path) -> list[Fragment] | str:
+        try:
+            return list_fragments(path, spec.columns)
+        except InputError:
+            raise
+        except (OSError, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+            if not skip_bad_files:
+                raise InputError(
+                    f"{path}: unreadable ping file ({exc}); use --skip-bad-files to go on"
+                ) from exc
+            return str(exc)
+
+    fragments, skipped = [], []
+    with ThreadPoolExecutor(workers) as pool:
+        for path, result in zip(files, pool.map(one, files), strict=True):
+            if isinstance(result, str):
+                skipped.append({"path": str(path), "error": result})
+            else:
+                fragments += result
+    return fragments, skipped
+
+
+def _engine_local(
+    fragments: list[Fragment],
+    assigner: Any,
+    spec: CountSpec,
+    workdir: Path,
+    *,
+    skip_bad_files: bool,
+    workers: int,
+    batch_rows: int,
+    progress: _Progress,
+) -> tuple[list[tuple[Path, dict[str, Any]]], list[dict[str, str]]]:
+    """Map every fragment (reusing finished checkpoints); return the committed partials."""
+    failed: dict[str, str] = {}
+
+    def one(i: int) -> tuple[Path, dict[str, Any]] | None:
+        frag = fragments[i]
+        directory = workdir / f"{i:06d}-{hashlib.sha256(frag.key.encode()).hexdigest()[:16]}"
+        meta = _load_meta(directory, frag)
+        if meta is not None:  # finished by an earlier, interrupted run
+            progress.file_done(meta["accounting"]["rows_read"])
+            return directory, meta
+        if frag.path in failed:
+            return None
+        try:
+            meta = _map_fragment(frag, assigner, spec, directory, batch_rows, progress.rows)
+        except InputError:
+            raise
+        except (OSError, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+            if not skip_bad_files:
+                raise InputError(
+                    f"{frag.path}: unreadable ping file ({exc}); use --skip-bad-files to go on"
+                ) from exc
+            failed[frag.path] = str(exc)
+            return None
+        progress.file_done()
+        return directory, meta
+
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(one, range(len(fragments))))
+    # A file that failed anywhere is skipped whole, so its rows are not half counted.
+    done = [r for r in results if r is not None and r[1]["path"] not in failed]
+    return done, [{"path": p, "error": e} for p, e in failed.items()]
+
+
+def _dataframe_fragment(df: pd.DataFrame, spec: CountSpec) -> pa.Table:
+    missing = [c for c in spec.columns.required if c not in df.columns]
+    if missing:
+        raise InputError(f"pings DataFrame: no column {missing[0]!r} (columns: {list(df.columns)})")
+    names = [*spec.columns.required, *[c for c in [spec.columns.accuracy] if c in df.columns]]
+    return pa.Table.from_pandas(df[names], preserve_index=False)
+
+
+def count_passages(
+    pings: str | os.PathLike | Sequence[str | os.PathLike] | pd.DataFrame,
+    zones: Any,
+    *,
+    tz: str = "Europe/Paris",
+    out: str | os.PathLike | None = None,
+    columns: Columns | dict[str, str] | None = None,
+    window: tuple[str, str] = DEFAULT_WINDOW,
+    engine: Literal["local"] = "local",
+    index: Any = None,
+    skip_bad_files: bool = False,
+    workers: int | None = None,
+    batch_rows: int = 1 << 20,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Count hourly passages per zone from pings (DESIGN §3).
+
+    Parameters
+    ----------
+    pings : path, glob, list of paths, or pandas.DataFrame
+        Parquet (file, directory, glob; hive partitions allowed) or CSV files.
+    zones : ZoneSet or path
+        The zones (a path is read with :func:`footfall.read_zones`).
+    tz : str
+        Time zone of the local hours and days (whole-hour UTC offsets).
+    out : path, optional
+        Write the hourly table there, with ``<name>.panel.parquet``,
+        ``<name>.quarantine.parquet`` and ``<name>.manifest.json`` beside it. With
+        `out`, finished fragments are checkpointed in ``<name>.checkpoints/`` and an
+        interrupted run resumes; checkpoints are removed after success.
+    columns : Columns or dict, optional
+        Input column names, e.g. ``{"device": "uid", "time": "ts"}``.
+    window : (str, str)
+        Plausible UTC timestamps; rows outside are quarantined.
+    engine : {"local"}
+        The local engine (threads on one machine).
+    index : ZoneIndex, optional
+        A prebuilt index of `zones` (anything with ``assign(lon, lat)``).
+    skip_bad_files : bool
+        Skip unreadable input files and record them in the manifest instead of failing.
+    workers : int, optional
+        Threads (default: the number of CPUs).
+    batch_rows : int
+        Rows per read batch (memory grows with it).
+    progress : bool
+        Show a progress bar (rich).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``zone_id``, ``hour`` (tz-aware local), ``passages``, ``pings``, sorted by zone
+        and hour; ``attrs["panel"]`` is the panel table, ``attrs["manifest"]`` the
+        run manifest.
+
+    Raises
+    ------
+    InputError
+        Bad options, a missing column, or an unreadable file (without `skip_bad_files`).
+
+    Notes
+    -----
+    ``passages`` counts distinct devices in a zone-hour, exactly: devices are keyed
+    by 64-bit values (integer ids by a bijection, so exactly; text ids by a 64-bit
+    hash, so two of ``n`` devices share a key with probability about
+    ``n**2 / 2**65``, 3e-8 for a million devices). Exact duplicate rows add pings,
+    not passages. Device identifiers are never written; checkpoints hold the keys
+    only while a run is unfinished.
+    """
+    from footfall.zones import ZoneSet, read_zones
+
+    if engine not in _ENGINES:
+        raise InputError(f"`engine` was {engine!r} but is expected to be in {_ENGINES}")
+    if isinstance(columns, dict):
+        columns = Columns(**columns)
+    spec = CountSpec(columns or Columns(), tz, tuple(window))
+    spec.offsets  # noqa: B018 - fail early on a bad tz or window
+    if not isinstance(zones, ZoneSet):
+        zones = read_zones(zones)
+    if index is None:
+        from footfall.index import ZoneIndex
+
+        index = ZoneIndex(zones)
+    zone_ids = list(zones.zone_ids)
+    workers = workers or os.cpu_count() or 1
+
+    if isinstance(pings, pd.DataFrame):
+        part = map_batch(_dataframe_fragment(pings, spec), index, spec, source="<DataFrame>")
+        hourly, panel = reduce_partials([part], zone_ids, tz)
+        inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
+        accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
+        return _finish(
+            hourly, panel, zones, spec, inputs, accounting, skipped, quarantine, out, engine
+        )
+
+    files = find_files(pings)
+    fragments, skipped = _list_inputs(files, spec, skip_bad_files, workers)
+    if out is not None:
+        workdir = beside(out, "checkpoints", "") / _run_key(zones.hash, spec)
+        if workdir.parent.exists():  # drop checkpoints of other parameters
+            for old in workdir.parent.iterdir():
+                if old != workdir:
+                    shutil.rmtree(old, ignore_errors=True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for stale in workdir.glob("*.tmp-*"):  # fragments cut short by a kill
+            shutil.rmtree(stale, ignore_errors=True)
+        tmpdir = contextlib.nullcontext(workdir)
+    else:
+        tmpdir = tempfile.TemporaryDirectory(prefix="footfall-count-")
+    with tmpdir as wd:
+        wd = Path(wd)
+        rows = [f.rows for f in fragments]
+        total = None if any(r is None for r in rows) else sum(rows)
+        with _Progress(progress, total, len(fragments)) as bar:
+            done, failed = _engine_local(
+                fragments,
+                index,
+                spec,
+                wd,
+                skip_bad_files=skip_bad_files,
+                workers=workers,
+                batch_rows=batch_rows,
+                progress=bar,
+            )
+        skipped += failed
+        hourly, panel = _reduce_on_disk(done, zone_ids, tz)
+        accounting = _new_accounting()
+        for _, meta in done:
+            _add_accounting(accounting, meta["accounting"])
+        bad = {s["path"] for s in skipped}
+        inputs, seen = [], set()
+        for f in fragments:
+            if f.path not in seen and f.path not in bad:
+                seen.add(f.path)
+                inputs.append({"path": f.path, "size": f.size, "sha256": f.sha256})
+        quarantine = [
+            pq.read_table(d / "quarantine.parquet") for d, m in done if m["quarantined_rows"]
+        ]
+        result = _finish(
+            hourly, panel, zones, spec, inputs, accounting, skipped, quarantine, out, engine
+        )
+    if out is not None:
+        shutil.rmtree(beside(out, "checkpoints", ""), ignore_errors=True)
+    return result
+
+
+def _finish(
+    hourly: pd.DataFrame,
+    panel: pd.DataFrame,
+    zones: Any,
+    spec: CountSpec,
+    inputs: list[dict[str, Any]],
+    accounting: dict[str, Any],
+    skipped: list[dict[str, str]],
+    quarantine: list[pa.Table],
+    out: str | os.PathLike | None,
+    engine: str,
+) -> pd.DataFrame:
+    check_accounting(accounting)
+    accounting = {**accounting, "rows_quarantined": sum(accounting["quarantined"].values())}
+    outputs = None
+    if out is not None:
+        out = Path(out)
+        outputs = {
+            "hourly": str(out),
+            "panel": str(beside(out, "panel")),
+            "quarantine": str(beside(out, "quarantine")),
+        }
+    manifest = make_manifest(
+        "count",
+        inputs=inputs,
+        zones={
+            "hash": zones.hash,
+            "n_zones": len(zones),
+            "sources": [str(s) for s in zones.sources],
+        },
+        parameters={**spec.params(), "engine": engine},
+        accounting=accounting,
+        outputs=outputs,
+        skipped_files=skipped,
+    )
+    hourly.attrs["panel"] = panel
+    hourly.attrs["manifest"] = manifest
+    if out is not None:
+        with atomic_path(outputs["quarantine"]) as tmp:
+            with pq.ParquetWriter(tmp, QUARANTINE_SCHEMA) as writer:
+                for table in quarantine:
+                    writer.write_table(table.cast(QUARANTINE_SCHEMA))
+        for df, path in ((panel, outputs["panel"]), (hourly, out)):
+            with atomic_path(path) as tmp:
+                _to_parquet(df, tmp)
+        _write_manifest(beside(out, "manifest", "json"), manifest)
+    return hourly
+
+
+def _to_parquet(df: pd.DataFrame, path: Path) -> None:
+    df = df.copy(deep=False)
+    df.attrs = {}  # the panel and manifest go to their own files
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if "day" in df.columns:
+        table = table.set_column(0, "day", table.column("day").cast(pa.date32()))
+    else:
+        table = table.set_column(0, "zone_id", table.column("zone_id").cast(pa.string()))
+    pq.write_table(table.replace_schema_metadata(None), path)
+
+
+def read_panel(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a panel table (``<name>.panel.parquet``, or the hourly table's path).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``day`` (datetime64, local midnight, naive), ``active_devices`` (int64).
+    """
+    path = Path(path)
+    if not path.name.endswith(".panel.parquet"):
+        path = beside(path, "panel")
+    table = _read_table(path, ("day", "active_devices"))
+    return table.to_pandas(date_as_object=False).astype({"day": "datetime64[ns]"})
+
+
+def read_hourly(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an hourly table written by :func:`count_passages` (or ``footfall count``).
+
+    The panel table and the manifest beside it, when present, are attached as
+    ``attrs["panel"]`` and ``attrs["manifest"]``.
+    """
+    path = Path(path)
+    df = _read_table(path, ("zone_id", "hour", "passages", "pings")).to_pandas()
+    if not isinstance(df["hour"].dtype, pd.DatetimeTZDtype):
+        raise InputError(f"{path}: column 'hour' is not a tz-aware timestamp")
+    df["hour"] = df["hour"].dt.as_unit("ns")
+    if beside(path, "panel").exists():
+        df.attrs["panel"] = read_panel(path)
+    manifest = beside(path, "manifest", "json")
+    if manifest.exists():
+        df.attrs["manifest"] = read_manifest(manifest)
+    return df
+
+
+def _read_table(path: Path, names: Sequence[str]) -> pa.Table:
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    missing = [n for n in names if n not in table.column_names]
+    if missing:
+        raise InputError(f"{path}: no column {missing[0]!r} (columns: {table.column_names})")
+    return table.select(list(names))
