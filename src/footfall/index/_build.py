@@ -1,0 +1,247 @@
+"""Build the arrays of a ZoneIndex: polygon parts, H3 cover, R-tree candidates, prefilter grid."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import rtree
+import shapely
+from numba import njit
+
+from footfall.errors import IndexBuildError
+
+__all__ = [
+    "MARGIN_DEG",
+    "FINE_PER_DEG",
+    "TILE",
+    "check_zones",
+    "choose_resolution",
+    "polygon_parts",
+    "h3_cover",
+    "boundary_candidates",
+    "build_hash",
+    "build_grid",
+]
+
+#: Safety margin (degrees, ~1 cm) between the exact geometry and what the cover
+#: and the grid treat as inside/outside. It absorbs the difference between the
+#: H3 cell edges (great-circle arcs) and straight lon/lat segments (< 1e-9 deg at
+#: the resolutions used) and any rounding, so that the cover never misclassifies.
+MARGIN_DEG = 1e-7
+#: Prefilter grid: fine cells of 1/1024 deg (~110 m x 75 m in France), grouped in
+#: tiles of TILE x TILE fine cells (1/8 deg) stored as bitmaps; empty tiles cost
+#: one int32 in the coarse table.
+FINE_PER_DEG = 1024
+TILE = 128
+#: The automatic resolution gives the median zone about this many cells.
+_CELLS_PER_ZONE = 300
+
+
+def check_zones(gdf: gpd.GeoDataFrame) -> None:
+    """Refuse zone sets that cannot be indexed exactly, naming the zone and the reason."""
+    # Imported here: footfall.zones.validate pulls more than the index needs at import.
+    from footfall.zones.validate import find_overlaps
+
+    ids = gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else gdf.index.astype(str)
+    geoms = gdf.geometry.to_numpy()
+    for zid, geom in zip(ids, geoms, strict=True):
+        if geom is None or geom.is_empty:
+            raise IndexBuildError(f"zone {zid}: empty geometry")
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise IndexBuildError(f"zone {zid}: geometry is a {geom.geom_type}, not a polygon")
+        if not shapely.is_valid(geom):
+            raise IndexBuildError(f"zone {zid}: invalid geometry ({shapely.is_valid_reason(geom)})")
+        xmin, ymin, xmax, ymax = geom.bounds
+        if xmin < -180 or xmax > 180 or ymin < -90 or ymax > 90:
+            raise IndexBuildError(f"zone {zid}: coordinates outside lon/lat range {geom.bounds}")
+    overlaps = find_overlaps(gdf)
+    if overlaps:
+        shown = "; ".join(f"{a} and {b} ({area:.1f} m²)" for a, b, area in overlaps[:5])
+        more = f" and {len(overlaps) - 5} more" if len(overlaps) > 5 else ""
+        raise IndexBuildError(f"zones overlap, each point must have one zone: {shown}{more}")
+
+
+def choose_resolution(gdf: gpd.GeoDataFrame) -> int:
+    """The coarsest H3 resolution giving the median zone about 300 cells (5..13)."""
+    geoms = gdf.geometry.to_numpy()
+    if len(geoms) == 0:
+        return 11
+    box = shapely.bounds(geoms)
+    # area in m² from deg² (small zones: a local equirectangular scale is enough)
+    m2 = shapely.area(geoms) * 111_320.0**2 * np.cos(np.radians((box[:, 1] + box[:, 3]) / 2))
+    target = float(np.median(m2)) / _CELLS_PER_ZONE
+    for res in range(5, 14):
+        if h3.average_hexagon_area(res, "m^2") <= target:
+            return res
+    return 13
+
+
+def polygon_parts(geoms: np.ndarray) -> dict[str, np.ndarray]:
+    """Flatten (Multi)Polygons into parts, rings and vertex arrays for the kernels."""
+    parts, part_zone = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
+    part_rings = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ring_part, minlength=len(parts)), out=part_rings[1:])
+    ring_starts = np.zeros(len(rings) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(vertex_ring, minlength=len(rings)), out=ring_starts[1:])
+    return {
+        "parts": parts,
+        "part_zone": part_zone.astype(np.int32),
+        "part_box": shapely.bounds(parts).astype(np.float64),
+        "part_rings": part_rings,
+        "ring_starts": ring_starts,
+        "xs": np.ascontiguousarray(coords[:, 0], dtype=np.float64),
+        "ys": np.ascontiguousarray(coords[:, 1], dtype=np.float64),
+    }
+
+
+def _cells(geom: shapely.Geometry, res: int, contain: str) -> list[str]:
+    if geom.is_empty:
+        return []
+    shape = h3.geo_to_h3shape(shapely.geometry.mapping(geom))
+    return h3.h3shape_to_cells_experimental(shape, res, contain)
+
+
+def h3_cover(parts: np.ndarray, part_zone: np.ndarray, res: int) -> tuple[dict, list[int]]:
+    """Interior cells (cell -> zone row) and boundary cells of the polygon parts.
+
+    A cell is interior when it lies wholly inside a part shrunk by MARGIN_DEG,
+    a boundary cell when it meets a part grown by MARGIN_DEG and is not interior.
+    Any point of a cell outside both sets is outside every zone.
+    """
+    interior: dict[int, int] = {}
+    touched: set[int] = set()
+    for part, zone in zip(parts, part_zone, strict=True):
+        for cell in _cells(part.buffer(-MARGIN_DEG), res, "full"):
+            interior[h3.str_to_int(cell)] = int(zone)
+        touched.update(h3.str_to_int(c) for c in _cells(part.buffer(MARGIN_DEG), res, "overlap"))
+    # Zones do not overlap, so no cell can be interior to one part and meet another.
+    return interior, sorted(touched.difference(interior))
+
+
+def boundary_candidates(
+    boundary: list[int], part_box: np.ndarray, part_zone: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate parts of each boundary cell, from an R-tree over the part boxes.
+
+    Returns the boundary cells that have candidates, and CSR arrays (ptr, parts)
+    with each cell's candidates ordered by zone row, so that a point on the edge
+    shared by two touching zones goes to the first of them.
+    """
+    tree = rtree.index.Index(
+        ((i, tuple(box), None) for i, box in enumerate(part_box)), interleaved=True
+    )
+    boxes = np.empty((len(boundary), 4))
+    for n, cell in enumerate(boundary):
+        ll = np.asarray(h3.cell_to_boundary(h3.int_to_str(cell)))
+        boxes[n] = ll[:, 1].min(), ll[:, 0].min(), ll[:, 1].max(), ll[:, 0].max()
+    boxes[:, :2] -= MARGIN_DEG
+    boxes[:, 2:] += MARGIN_DEG
+    ids, counts = tree.intersection_v(boxes[:, :2].copy(), boxes[:, 2:].copy())
+    ids, counts = ids.astype(np.int64), counts.astype(np.int64)
+    owner = np.repeat(np.arange(len(boundary)), counts)
+    order = np.lexsort((ids, part_zone[ids], owner))
+    ids, owner = ids[order], owner[order]
+    kept = np.flatnonzero(counts > 0)
+    ptr = np.zeros(len(kept) + 1, dtype=np.int64)
+    np.cumsum(counts[kept], out=ptr[1:])
+    return np.asarray(boundary, dtype=np.int64)[kept], ptr, ids.astype(np.int32)
+
+
+@njit(cache=True)
+def _fill_hash(keys, vals, cells, values, res, shift):
+    mask = keys.shape[0] - 1
+    for n in range(cells.shape[0]):
+        slot = cell_slot(cells[n], res, shift)
+        while keys[slot] != 0:
+            slot = (slot + 1) & mask
+        keys[slot] = cells[n]
+        vals[slot] = values[n]
+
+
+@njit(cache=True, inline="always")
+def cell_slot(cell, res, shift):
+    """Home slot of an H3 cell in the open-addressing table (multiplicative hashing)."""
+    # drop the unused trailing digits (all ones), then Fibonacci-hash the rest
+    u = np.uint64(cell >> ((15 - res) * 3))
+    return np.int64((u * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(shift))
+
+
+def build_hash(
+    cells: np.ndarray, values: np.ndarray, res: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Open-addressing table (load <= 1/2) mapping H3 cells to int32 values."""
+    bits = max(4, math.ceil(math.log2(max(len(cells), 1) * 2)))
+    keys = np.zeros(1 << bits, dtype=np.int64)
+    vals = np.zeros(1 << bits, dtype=np.int32)
+    _fill_hash(keys, vals, cells.astype(np.int64), values.astype(np.int32), res, 64 - bits)
+    return keys, vals, 64 - bits
+
+
+def build_grid(parts: np.ndarray, part_box: np.ndarray) -> dict[str, object]:
+    """Prefilter bitmap of the fine lon/lat cells that meet a part grown by MARGIN_DEG.
+
+    Returns the grid origin and shape with the coarse tile table (-1: no zone
+    near) and the tile bitmaps.
+    """
+    step = 1.0 / FINE_PER_DEG
+    if len(parts) == 0:
+        x0 = y0 = 0.0
+        ncx = ncy = 1
+    else:
+        tile_deg = TILE * step
+        x0 = math.floor(part_box[:, 0].min() / tile_deg) * tile_deg - tile_deg
+        y0 = math.floor(part_box[:, 1].min() / tile_deg) * tile_deg - tile_deg
+        ncx = int((part_box[:, 2].max() - x0) / tile_deg) + 2
+        ncy = int((part_box[:, 3].max() - y0) / tile_deg) + 2
+    fine: list[np.ndarray] = []
+    for part, box in zip(parts, part_box, strict=True):
+        grown = part.buffer(MARGIN_DEG)
+        ix = np.arange(
+            math.floor((box[0] - x0) * FINE_PER_DEG) - 1,
+            math.floor((box[2] - x0) * FINE_PER_DEG) + 2,
+        )
+        iy = np.arange(
+            math.floor((box[1] - y0) * FINE_PER_DEG) - 1,
+            math.floor((box[3] - y0) * FINE_PER_DEG) + 2,
+        )
+        gx, gy = (a.ravel() for a in np.meshgrid(ix, iy))
+        boxes = shapely.box(
+            x0 + gx * step, y0 + gy * step, x0 + (gx + 1) * step, y0 + (gy + 1) * step
+        )
+        hit = shapely.intersects(boxes, grown)
+        fine.append(np.stack([gx[hit], gy[hit]], axis=1))
+    cells = np.unique(np.concatenate(fine), axis=0) if fine else np.empty((0, 2), dtype=np.int64)
+    coarse = np.full(ncx * ncy, -1, dtype=np.int32)
+    tile_of = cells[:, 1] // TILE * ncx + cells[:, 0] // TILE
+    used, tile_index = np.unique(tile_of, return_inverse=True)
+    coarse[used] = np.arange(len(used), dtype=np.int32)
+    tiles = np.zeros((len(used), TILE * TILE // 8), dtype=np.uint8)
+    bit = (cells[:, 1] % TILE) * TILE + cells[:, 0] % TILE
+    np.bitwise_or.at(tiles, (tile_index, bit >> 3), (1 << (bit & 7)).astype(np.uint8))
+    return {"x0": x0, "y0": y0, "ncx": ncx, "ncy": ncy, "coarse": coarse, "tiles": tiles}
+
+
+def cover_frame(keys: np.ndarray, vals: np.ndarray, cand_ptr, cand_part, part_zone) -> pd.DataFrame:
+    """The cover as a table: one row per (cell, zone) with the interior flag."""
+    used = keys != 0
+    cells, values = keys[used], vals[used]
+    inner = values >= 0
+    b = -values[~inner] - 1
+    counts = cand_ptr[b + 1] - cand_ptr[b]
+    rows = np.concatenate([np.arange(cand_ptr[i], cand_ptr[i + 1]) for i in b]) if len(b) else []
+    frame = pd.DataFrame(
+        {
+            "cell": np.concatenate([cells[inner], np.repeat(cells[~inner], counts)]).astype(
+                np.uint64
+            ),
+            "zone": np.concatenate([values[inner], part_zone[cand_part[rows]]]).astype(np.int32),
+            "interior": np.concatenate([np.ones(inner.sum(), bool), np.zeros(counts.sum(), bool)]),
+        }
+    )
+    return frame.drop_duplicates(["cell", "zone"]).sort_values(["zone", "cell"], ignore_index=True)
