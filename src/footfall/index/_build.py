@@ -66,7 +66,7 @@ def check_zones(gdf: gpd.GeoDataFrame) -> None:
 
 
 def choose_resolution(gdf: gpd.GeoDataFrame) -> int:
-    """The coarsest H3 resolution giving the median zone about 300 cells (5..13)."""
+    """Pick the coarsest H3 resolution giving the median zone about 300 cells (5..13)."""
     geoms = gdf.geometry.to_numpy()
     if len(geoms) == 0:
         return 11
@@ -228,7 +228,7 @@ def build_grid(parts: np.ndarray, part_box: np.ndarray) -> dict[str, object]:
 
 
 def cover_frame(keys: np.ndarray, vals: np.ndarray, cand_ptr, cand_part, part_zone) -> pd.DataFrame:
-    """The cover as a table: one row per (cell, zone) with the interior flag."""
+    """Tabulate the cover: one row per (cell, zone) with the interior flag."""
     used = keys != 0
     cells, values = keys[used], vals[used]
     inner = values >= 0

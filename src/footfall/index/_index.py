@@ -161,7 +161,7 @@ class ZoneIndex:
 
 
 def _as_float_array(values: Any, name: str) -> np.ndarray:
-    """A 1-d numpy float array over ``values`` (no copy when it already is one)."""
+    """View ``values`` as a 1-d numpy numeric array (no copy when it already is one)."""
     if hasattr(values, "chunks") and hasattr(values, "num_chunks"):  # pyarrow ChunkedArray
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if hasattr(values, "to_numpy") and not isinstance(values, pd.Series | np.ndarray):
