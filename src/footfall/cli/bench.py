@@ -1,0 +1,76 @@
+"""``footfall bench``: point-to-zone assignment against peers (DESIGN §6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from footfall.cli.options import quiet_option
+
+__all__ = ["bench"]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--zones",
+    "zones_path",
+    default="zones/",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Zone file or directory.",
+)
+@click.option(
+    "--points",
+    type=click.IntRange(min=1),
+    default=10_000_000,
+    show_default=True,
+    help="Points per mix (city and national).",
+)
+@click.option(
+    "--peer-points",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="At most this many points for the slower peers (points/s stay comparable).",
+)
+@click.option(
+    "--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Best of N runs."
+)
+@click.option("--seed", type=int, default=None, help="Seed of the point mixes.")
+@click.option(
+    "--section",
+    "sections",
+    multiple=True,
+    help="Run only this section (repeatable); default: all.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@quiet_option
+def bench(
+    zones_path: Path,
+    points: int,
+    peer_points: int,
+    repeat: int,
+    seed: int | None,
+    sections: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Benchmark point-to-zone assignment against geopandas, shapely, DuckDB and h3."""
+    from footfall.bench import SEED, format_report, run_bench
+
+    def progress(message: str) -> None:
+        if not quiet:
+            click.echo(f"… {message}", err=True)
+
+    result = run_bench(
+        zones_path,
+        points=points,
+        peer_points=peer_points,
+        repeat=repeat,
+        seed=SEED if seed is None else seed,
+        sections=list(sections) or None,
+        progress=progress,
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else format_report(result))
