@@ -78,6 +78,20 @@ def test_rebuild_is_a_no_op_and_hand_edits_are_kept(built, tmp_path):
     assert forced.written == [albi] and "edited" not in albi.read_text()
 
 
+def test_wrong_town_hall_falls_back_inside_the_commune():
+    # Chelles: town hall 53 km away in the source; Sainte-Anne (Guadeloupe): longitude +61
+    result = ff.build_zones(insee=["77108", "97128", "30007"])
+    assert result.town_hall_unused == ["77108", "97128"]
+    communes = read_communes().set_index("insee")
+    for insee, row in result.zones.gdf.set_index("insee").iterrows():
+        commune = communes.loc[insee, "geometry"]
+        assert commune.contains(row.geometry)
+        if insee != "30007":
+            assert row.geometry.contains(commune.centroid)
+            # a full disc, not a sliver on the commune's edge
+            assert geodesic_area(row.geometry) / 1e6 > 0.9 * row["population"] / 40_000
+
+
 def test_build_unknown_commune():
     with pytest.raises(ZoneError, match="99999"):
         ff.build_zones(insee=["99999"])

@@ -36,6 +36,11 @@ def build(out: Path, insee: tuple[str, ...], force: bool, quiet: bool) -> None:
 
     result = build_zones(out, insee=insee or None, force=force)
     if not quiet:
+        if result.town_hall_unused:
+            click.echo(
+                "centred on the commune, not the town hall (location missing or outside "
+                f"the commune; check by hand): {', '.join(result.town_hall_unused)}"
+            )
         for path in result.kept:
             click.echo(f"kept (differs from its built form; --force to overwrite): {path}")
         click.echo(

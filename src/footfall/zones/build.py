@@ -33,6 +33,9 @@ _REFERENCE_POPULATION = 40_000
 #: so that rounding coordinates to 6 decimals (< 0.1 m) can never make them overlap.
 _GAP_M = 1.0
 
+#: A town hall this close outside its (simplified) commune polygon is taken as right.
+_TOWN_HALL_TOLERANCE_M = 50.0
+
 _LAMBERT93 = pyproj.CRS.from_epsg(2154)
 
 
@@ -62,9 +65,14 @@ class BuildResult:
     kept : list of Path
         Files that differ from their built form (hand edits) and were left as
         they are because ``force`` was false.
+    town_hall_unused : list of str
+        INSEE codes of the towns whose town-hall location is missing or far
+        outside the commune, so that the disc is centred on the commune
+        instead: the first zones to check by hand.
     """
 
     zones: ZoneSet
+    town_hall_unused: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)
@@ -99,8 +107,11 @@ def build_zones(
     radius is :func:`centre_radius`, built in a metric CRS (Lambert-93 for
     mainland France and Corsica, the local UTM zone overseas), clipped to the
     commune shrunk by 1 m and reduced to the part nearest the town hall.
-    Where the town hall lies outside the (simplified) commune polygon, the
-    disc is centred on the nearest point of the commune. Where discs of two
+    Where the town hall lies just outside the (simplified) commune polygon
+    (up to 50 m), the disc is centred on the nearest point of the commune;
+    where its location is missing or farther (a wrong location), on the
+    commune's centroid (or a point inside the commune when the centroid is
+    not); see ``BuildResult.town_hall_unused``. Where discs of two
     towns still overlap (commune polygons are simplified and may overlap), the
     overlap is split along the perpendicular bisector of the two centres.
     Coordinates are snapped to 6 decimals and exterior rings made
@@ -116,17 +127,18 @@ def build_zones(
                 f"{MIN_POPULATION:,}-{MAX_POPULATION:,} inhabitants"
             )
         communes = communes[communes["insee"].isin(wanted)].reset_index(drop=True)
-    zones = ZoneSet(_build_gdf(communes))
+    gdf, moved = _build_gdf(communes)
+    zones = ZoneSet(gdf)
     overlaps = find_overlaps(zones)
     if overlaps:  # guarded by construction: this is a bug, never write such a set
         raise ZoneError(f"built zones overlap (zone a, zone b, m²): {overlaps[:3]}")
-    result = BuildResult(zones)
+    result = BuildResult(zones, town_hall_unused=moved)
     if out is not None:
         _write(zones, Path(out), force, result)
     return result
 
 
-def _build_gdf(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _build_gdf(communes: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
     parts = []
     for crs, group in communes.groupby(_metric_crs_key(communes), sort=True):
         parts.append(_build_in_crs(group, pyproj.CRS.from_user_input(crs)))
@@ -145,14 +157,15 @@ def _build_gdf(communes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             "tourist": None,
         }
     )[list(PROPERTY_COLUMNS)]
-    return gpd.GeoDataFrame(props, geometry=gdf.geometry.to_numpy(), crs="EPSG:4326")
+    moved = sorted(gdf.loc[gdf["town_hall_unused"].astype(bool), "insee"])
+    return gpd.GeoDataFrame(props, geometry=gdf.geometry.to_numpy(), crs="EPSG:4326"), moved
 
 
 def _metric_crs_key(communes: gpd.GeoDataFrame) -> np.ndarray:
     overseas = communes["department"].str.startswith("97").to_numpy()
     keys = np.full(len(communes), _LAMBERT93.to_string(), dtype=object)
     for i in np.flatnonzero(overseas):
-        point = communes["town_hall"].iloc[i] or communes.geometry.iloc[i].centroid
+        point = communes.geometry.iloc[i].representative_point()
         keys[i] = utm_crs(point.x, point.y).to_string()
     return keys
 
@@ -160,15 +173,7 @@ def _metric_crs_key(communes: gpd.GeoDataFrame) -> np.ndarray:
 def _build_in_crs(communes: gpd.GeoDataFrame, crs: pyproj.CRS) -> gpd.GeoDataFrame:
     boundary = communes.geometry.to_crs(crs).to_numpy()
     hall = gpd.GeoSeries(communes["town_hall"].to_numpy(), crs="EPSG:4326").to_crs(crs).to_numpy()
-    # A missing town hall falls back to a point surely inside the commune.
-    missing = shapely.is_missing(hall) | shapely.is_empty(hall)
-    hall = np.where(missing, shapely.point_on_surface(boundary), hall)
-    centre = np.array(
-        [
-            h if shapely.contains(b, h) else shapely.ops.nearest_points(b, h)[0]
-            for b, h in zip(boundary, hall, strict=True)
-        ]
-    )
+    centre, moved = _centres(boundary, hall)
     radius = np.array([centre_radius(p) for p in communes["population"]])
     disc = shapely.buffer(centre, radius, quad_segs=16)
     shrunk = shapely.buffer(boundary, -_GAP_M)
@@ -182,7 +187,25 @@ def _build_in_crs(communes: gpd.GeoDataFrame, crs: pyproj.CRS) -> gpd.GeoDataFra
     empty = shapely.is_empty(geometry)
     if empty.any():
         raise ZoneError(f"no centre zone could be built for {list(communes['insee'][empty])}")
-    return communes.drop(columns=["town_hall"]).set_geometry(geometry, crs="EPSG:4326")
+    out = communes.drop(columns=["town_hall"]).assign(town_hall_unused=moved)
+    return out.set_geometry(geometry, crs="EPSG:4326")
+
+
+def _centres(boundary: np.ndarray, hall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre of each town's disc, and whether it could not be the town hall."""
+    distance = shapely.distance(boundary, hall)  # NaN when the location is missing
+    # Just outside: the commune polygon is simplified (coast, border); take its nearest point.
+    near = (distance > 0) & (distance <= _TOWN_HALL_TOLERANCE_M)
+    nearest = shapely.get_point(shapely.shortest_line(boundary[near], hall[near]), 0)
+    centre = hall.copy()
+    centre[near] = nearest
+    # Missing or far outside its commune: the location is wrong; use the commune's
+    # centroid, or a point surely inside it when the centroid is not.
+    wrong = ~(distance <= _TOWN_HALL_TOLERANCE_M)
+    centroid = shapely.centroid(boundary[wrong])
+    inside = shapely.contains(boundary[wrong], centroid)
+    centre[wrong] = np.where(inside, centroid, shapely.point_on_surface(boundary[wrong]))
+    return centre, wrong
 
 
 def _nearest_part(geom, centre):
