@@ -80,6 +80,22 @@ def test_lambert93_reprojected_back(data_dir, repo_root, tmp_path):
     assert ff.fix_zones(path, from_crs="EPSG:2154").fixes == []
 
 
+def test_qgis_crs_member_is_used_and_dropped(data_dir, tmp_path):
+    doc = json.loads((data_dir / "zones" / "ales-lambert93.geojson").read_text())
+    doc["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::2154"}}
+    path = write_json(tmp_path / "qgis.geojson", doc)
+    before = ff.validate_zones(path)
+    assert {p.code for p in before.problems} == {"crs-member", "coordinates-range"}
+    report = ff.fix_zones(path)
+    assert report.ok
+    zone, whole_file = report.fixes
+    assert zone.changes[0] == "reprojected from EPSG:2154"
+    assert whole_file.changes == ["dropped the legacy 'crs' member"]
+    assert "crs" not in json.loads(path.read_text())
+    after = ff.validate_zones(path)
+    assert after.ok and not after.warnings
+
+
 def test_unrepairable_zone_is_reported_and_file_left_as_is(tmp_path):
     doc = collection(
         feature(polygon(square(*ALES, 500)[::-1])),

@@ -21,6 +21,7 @@ from footfall.zones.validate import (
     _misoriented_rings,
     _out_of_range,
     _range_message,
+    declared_crs,
     zone_files,
 )
 
@@ -118,7 +119,8 @@ def fix_zones(path: str | Path, *, from_crs: str | None = None, dry_run: bool = 
         A zone file or a directory of ``*.geojson`` zone files.
     from_crs : str, optional
         CRS of zones whose coordinates are not lon/lat (e.g. ``"EPSG:2154"``);
-        they are reprojected to WGS84. Zones already in lon/lat ranges are not
+        they are reprojected to WGS84. By default, the CRS a file declares in
+        a legacy ``crs`` member (QGIS writes one), if any. Zones already in lon/lat ranges are not
         touched, so running the command twice is harmless.
     dry_run : bool
         Report what would change without writing.
@@ -161,6 +163,8 @@ def _fix_file(file: Path, crs: pyproj.CRS | None, dry_run: bool, report: FixRepo
         report.fixes.append(ZoneFix(str(file), None, error=str(exc).removeprefix(f"{file}: ")))
         return
     features, fixes = [], []
+    # An explicit --from-crs wins over what the file declares.
+    crs = crs or declared_crs(doc)
     for i, feat in enumerate(doc["features"]):
         props = feat.get("properties") if isinstance(feat, dict) else None
         zid = props.get("zone_id") if isinstance(props, dict) else None
@@ -184,7 +188,9 @@ def _fix_file(file: Path, crs: pyproj.CRS | None, dry_run: bool, report: FixRepo
     text = format_zones(features)
     if text == original:
         return
-    if not fixes:
+    if "crs" in doc:
+        report.fixes.append(ZoneFix(str(file), None, ["dropped the legacy 'crs' member"]))
+    elif not fixes:
         report.fixes.append(ZoneFix(str(file), None, ["rewritten in the canonical format"]))
     if not dry_run:
         file.write_text(text, encoding="utf-8")

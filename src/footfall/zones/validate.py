@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -21,6 +22,7 @@ from footfall.zones._geo import geodesic_area
 from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet, load_feature_collection
 
 __all__ = [
+    "declared_crs",
     "validate_zones",
     "validate_zoneset",
     "find_overlaps",
@@ -137,6 +139,19 @@ class _Zone:
     geom: BaseGeometry | None
 
 
+def declared_crs(doc: dict) -> pyproj.CRS | None:
+    """Return the CRS named by a legacy GeoJSON ``crs`` member (QGIS writes one), if any."""
+    member = doc.get("crs")
+    props = member.get("properties") if isinstance(member, dict) else None
+    name = props.get("name") if isinstance(props, dict) else None
+    if not isinstance(name, str):
+        return None
+    try:
+        return pyproj.CRS.from_user_input(name)
+    except pyproj.exceptions.CRSError:
+        return None
+
+
 def zone_files(path: str | Path) -> list[Path]:
     """List the zone files at ``path``: the file itself, or a directory's ``*.geojson``."""
     path = Path(path)
@@ -167,7 +182,8 @@ def validate_zones(path: str | Path) -> ValidationReport:
         WGS84 ranges (with a hint for Lambert-93 metres); missing or mistyped
         properties; duplicate ``zone_id``; overlapping zones; area outside
         :data:`AREA_BOUNDS_KM2`. Warnings: clockwise exterior (or
-        counter-clockwise interior) rings, more than 6 decimals.
+        counter-clockwise interior) rings, more than 6 decimals, a legacy
+        ``crs`` member.
 
     Raises
     ------
@@ -189,6 +205,17 @@ def validate_zones(path: str | Path) -> ValidationReport:
             code = "json" if "JSON file" in str(exc) else "feature-collection"
             report.problems.append(Problem(str(file), None, "error", code, _reason(exc, file)))
             continue
+        if "crs" in doc:
+            report.problems.append(
+                Problem(
+                    str(file),
+                    None,
+                    "warning",
+                    "crs-member",
+                    f"'crs' member {json.dumps(doc['crs'])} (removed by RFC 7946: coordinates "
+                    "must be WGS84 lon/lat; `footfall zones fix` uses it and drops it)",
+                )
+            )
         for i, feat in enumerate(doc["features"]):
             zone = _raw_zone(str(file), i, feat, report.problems)
             if zone is not None:
