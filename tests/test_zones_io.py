@@ -151,3 +151,18 @@ def test_write_by_town_needs_insee_and_name(tmp_path):
     zones = ff.read_zones(write_json(tmp_path / "z.geojson", collection(feature(insee=7))))
     with pytest.raises(ZoneError, match="30007-centre: needs string 'insee'"):
         ff.write_zones(zones, tmp_path / "out")
+
+
+def test_flat_api_names_resolve():
+    from footfall import zones
+
+    for name in (
+        "ZoneSet",
+        "read_zones",
+        "write_zones",
+        "validate_zones",
+        "fix_zones",
+        "diff_zones",
+        "build_zones",
+    ):
+        assert getattr(ff, name) is getattr(zones, name)

@@ -66,6 +66,11 @@ def test_each_error_is_reported(tmp_path, feat, code, in_message):
     assert in_message in problem.message
 
 
+def test_invalid_zone_is_not_also_reported_as_tiny(tmp_path):
+    report = validate_doc(tmp_path, collection(feature(BOWTIE)))
+    assert {p.code for p in report.problems} == {"geometry-invalid"}
+
+
 def test_missing_property_key_and_properties_object(tmp_path):
     feat = feature()
     del feat["properties"]["population"]

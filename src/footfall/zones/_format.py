@@ -74,8 +74,7 @@ def _feature(props: Mapping[str, Any], geom: BaseGeometry) -> str:
     if geom.geom_type == "Polygon":
         coords = _polygon(geom, 10)
     elif geom.geom_type == "MultiPolygon":
-        inner = ",\n".join("          [\n" + _polygon(p, 12) + "\n          ]" for p in geom.geoms)
-        coords = inner
+        coords = ",\n".join("          [\n" + _polygon(p, 12) + "\n          ]" for p in geom.geoms)
     else:
         raise ZoneError(
             f"zone {props.get('zone_id')}: cannot write a {geom.geom_type}; "
