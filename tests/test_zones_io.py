@@ -7,6 +7,8 @@ import shutil
 
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import footfall as ff
 from common import ALES, PROPS, collection, feature, polygon, square, town, write_json
@@ -166,3 +168,22 @@ def test_flat_api_names_resolve():
         "build_zones",
     ):
         assert getattr(ff, name) is getattr(zones, name)
+
+
+coordinate = st.floats(-179.999999, 179.999999, allow_nan=False).map(lambda v: round(v, 6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(coordinate, coordinate), min_size=3, max_size=12))
+def test_format_round_trip_is_stable(tmp_path_factory, points):
+    geom = shapely.Polygon(points)  # validity does not matter to the writer
+    text = format_zones([(PROPS, geom)])
+    doc = json.loads(text)
+    ring = doc["features"][0]["geometry"]["coordinates"][0]
+    # exact at 6 decimals, including signs and zeros
+    assert ring == [[round(x, 6) + 0.0, round(y, 6) + 0.0] for x, y in geom.exterior.coords]
+    path = tmp_path_factory.mktemp("rt") / "z.geojson"
+    path.write_text(text)
+    again = format_zones([(PROPS, shapely.geometry.shape(doc["features"][0]["geometry"]))])
+    assert again == text
+    assert ff.read_zones(path).gdf.geometry[0].equals_exact(geom, 0)
