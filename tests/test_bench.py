@@ -1,0 +1,85 @@
+"""``footfall bench`` runs end to end at a small size and its methods agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from footfall.bench import MIXES, SECTIONS, make_points, run_bench
+from footfall.cli import cli
+from footfall.errors import InputError
+
+ZONES_DIR = Path(__file__).resolve().parents[1] / "zones"
+needs_zones = pytest.mark.skipif(
+    not any(ZONES_DIR.glob("*.geojson")), reason="no zone set in zones/"
+)
+
+
+@needs_zones
+def test_cli_bench_small_json():
+    result = CliRunner().invoke(
+        cli, ["bench", "--zones", str(ZONES_DIR), "--points", "20000", "--repeat", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    rows = doc["rows"]
+    methods = {r["method"] for r in rows}
+    assert methods == {
+        "footfall ZoneIndex",
+        "geopandas sjoin",
+        "shapely STRtree",
+        "DuckDB spatial",
+        "h3 vectorised",
+    }
+    assert {r["mix"] for r in rows} == set(MIXES)
+    # every method agrees with ours, and ours with shapely covers
+    assert all(r["mismatches"] == 0 for r in rows)
+    assert all(r["points"] == 20000 and r["points_per_s"] > 0 for r in rows)
+    assert doc["index"]["megabytes"] < 200 and doc["index"]["build_seconds"] > 0
+    assert doc["peak_rss_mb"] > 0 and doc["machine"]["cores"] >= 1
+
+
+@needs_zones
+def test_cli_bench_text_and_subsampled_peers():
+    result = CliRunner().invoke(
+        cli,
+        ["bench", "--zones", str(ZONES_DIR), "--points", "3000", "--peer-points", "1000",
+         "--repeat", "1", "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "footfall ZoneIndex" in result.output and "DuckDB spatial" in result.output
+    assert "on the first 1,000 points" in result.output
+    assert "H3 resolution" in result.output
+
+
+def test_cli_bench_bad_input_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "--zones", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output and "nowhere" in result.output
+    result = CliRunner().invoke(cli, ["bench", "--points", "0"])
+    assert result.exit_code != 0 and "--points" in result.output
+
+
+@needs_zones
+def test_unknown_section_is_refused():
+    with pytest.raises(InputError, match="unknown benchmark section"):
+        run_bench(ZONES_DIR, points=10, sections=["nope"])
+    assert "assign" in SECTIONS
+
+
+@needs_zones
+def test_mixes_are_reproducible_and_shaped():
+    from footfall import read_zones
+
+    zones = read_zones(ZONES_DIR)
+    a = make_points(zones, 50_000, 0.4)
+    b = make_points(zones, 50_000, 0.4)
+    np.testing.assert_array_equal(a[0], b[0])
+    lon, lat = a
+    # 60 % uniform over the mainland box, so at least that share lies in it
+    in_box = (lon > -5.2) & (lon < 8.3) & (lat > 42.3) & (lat < 51.1)
+    assert in_box.mean() > 0.6
