@@ -1,0 +1,109 @@
+"""``footfall report``: the palmarès as a self-contained HTML page or Markdown with charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from footfall.cli.options import quiet_option
+from footfall.cli.rank import _FILTERS
+from footfall.cli.rank import rank as _rank
+
+__all__ = ["report"]
+
+# The palmarès options are those of `footfall rank`, shared so both commands agree.
+_PALMARES_OPTIONS = (
+    "top",
+    "no_normalise",
+    "reference",
+    "expand",
+    "period",
+    "baseline",
+    "crisis",
+    "min_coverage",
+    "max_population",
+    "lifted",
+    "seasonality_threshold",
+)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--zones",
+    "zones_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Zone file or directory.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Report file; its manifest is written beside it (<out>.manifest.json).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md"]),
+    help="html (one self-contained page) or md (Markdown, PNG charts beside it) "
+    "[from the suffix of --out].",
+)
+@click.option("--title", default="Palmarès des centres-villes dynamiques", show_default=True)
+@click.option(
+    "--chart-top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Top towns shown in the monthly chart.",
+)
+@click.option(
+    "--min-count",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Publish figures resting on fewer raw passages as '<N'.",
+)
+@click.option(
+    "--tiles", metavar="URL", help="Basemap tile URL template ({z}/{x}/{y}); none by default."
+)
+@click.option("--tiles-attribution", metavar="TEXT", help="Attribution of --tiles [its host].")
+@quiet_option
+def report(
+    hourly: Path,
+    zones_path: Path,
+    out: Path,
+    fmt: str | None,
+    title: str,
+    chart_top: int,
+    min_count: int,
+    tiles: str | None,
+    tiles_attribution: str | None,
+    quiet: bool,
+    **options,
+) -> None:
+    """Write the report of HOURLY (its panel read beside it): palmarès, map, charts."""
+    from footfall.report import write_report
+
+    windows = {k: options.pop(k) for k in ("period", "baseline", "crisis")}
+    filters = dict(_FILTERS[name] for name in options.pop("lifted"))
+    path = write_report(
+        hourly,
+        zones_path,
+        out,
+        format=fmt,
+        title=title,
+        chart_top=chart_top,
+        min_count=min_count,
+        tiles=tiles,
+        attribution=tiles_attribution,
+        normalise=not options.pop("no_normalise"),
+        **options | filters,
+        **{k: v for k, v in windows.items() if v is not None},
+    )
+    if not quiet:
+        click.echo(f"report written to {path}")
+
+
+report.params[-1:-1] = [p for p in _rank.params if p.name in _PALMARES_OPTIONS]
