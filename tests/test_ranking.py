@@ -200,14 +200,14 @@ def test_tourist_from_data_seasonality():
     assert elig.loc["64102-centre", "tourist"] == "yes"
     assert not elig.loc["64102-centre", "eligible"]
     assert elig.loc["64102-centre", "reasons"] == (
-        "tourist town (summer/annual passages 2.24 > 1.5)"
+        "tourist town (summer/annual passages 2.24 > 1.3)"
     )
     assert elig.loc["12202-centre", "tourist"] == "no"
     assert elig.loc["12202-centre", "eligible"]
     # the zone property wins over the data: Alès says "not touristic"
     assert elig.loc["30007-centre", "tourist"] == "no"
     # a milder season stays under the threshold
-    assert ff.eligibility(make_zones(), seasonal_daily(1.4)).loc["64102-centre", "eligible"]
+    assert ff.eligibility(make_zones(), seasonal_daily(1.25)).loc["64102-centre", "eligible"]
 
 
 def test_tourist_unknown_without_a_full_year():

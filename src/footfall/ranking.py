@@ -162,7 +162,7 @@ def palmares(
     exclude_overseas: bool = True,
     exclude_metro_continuity: bool = True,
     exclude_tourist: bool = True,
-    seasonality_threshold: float = 1.5,
+    seasonality_threshold: float = 1.3,
 ) -> Palmares:
     """Count, filter and rank: the palmarès with its explanations.
 
@@ -320,7 +320,7 @@ def eligibility(
     exclude_overseas: bool = True,
     exclude_metro_continuity: bool = True,
     exclude_tourist: bool = True,
-    seasonality_threshold: float = 1.5,
+    seasonality_threshold: float = 1.3,
     crisis_start: str | pd.Timestamp | None = CRISIS[0],
     min_coverage: float = 0.8,
 ) -> pd.DataFrame:

@@ -1,0 +1,148 @@
+"""``footfall rank``: the palmarès from an hourly table, to the terminal, CSV and Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from footfall.cli.options import quiet_option
+
+__all__ = ["rank", "parse_window", "show_palmares"]
+
+_path = click.Path(path_type=Path)
+_FILTERS = {
+    "population": ("max_population", None),
+    "ile-de-france": ("exclude_ile_de_france", False),
+    "overseas": ("exclude_overseas", False),
+    "metro-continuity": ("exclude_metro_continuity", False),
+    "tourist": ("exclude_tourist", False),
+}
+
+
+def parse_window(ctx: click.Context, param: click.Parameter, value: str | None):
+    """Click callback: ``FIRST:LAST`` local days (both inclusive; either may be empty)."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    parts = value.split(":")
+    if len(parts) != 2:
+        raise click.BadParameter(
+            f"{value!r} is not FIRST:LAST, e.g. 2020-03-16: or 2020-01-01:2020-03-15"
+        )
+    try:
+        days = [pd.Timestamp(p).strftime("%Y-%m-%d") if p.strip() else None for p in parts]
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: not a date ({exc})") from exc
+    if None not in days and days[1] < days[0]:
+        raise click.BadParameter(f"{value!r}: the window ends before it starts")
+    return tuple(days)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--zones", "zones_path", type=_path, required=True, help="Zone file or directory.")
+@click.option("--out", type=_path, help="Palmarès CSV (DESIGN columns).")
+@click.option("--markdown", type=_path, help="Also write the palmarès as Markdown.")
+@click.option("--top", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--no-normalise", is_flag=True, help="Raw passages: no panel normalisation.")
+@click.option("--reference", type=float, help="Panel size to normalise to [baseline mean].")
+@click.option("--expand", type=float, help="Factor to estimate absolute passages.")
+@click.option(
+    "--period", callback=parse_window, help="Ranking period FIRST:LAST [2020-03-01:2021-01-31]."
+)
+@click.option("--baseline", callback=parse_window, help="Baseline [2020-01-01:2020-03-15].")
+@click.option("--crisis", callback=parse_window, help="Crisis window [2020-03-16:].")
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 1),
+    default=0.8,
+    show_default=True,
+    help="Smallest share of a window's days with data.",
+)
+@click.option(
+    "--max-population",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Keep towns below this population.",
+)
+@click.option(
+    "--no-filter",
+    "lifted",
+    multiple=True,
+    type=click.Choice(list(_FILTERS)),
+    help="Lift one eligibility filter (repeatable).",
+)
+@click.option(
+    "--seasonality-threshold",
+    type=float,
+    default=1.3,
+    show_default=True,
+    help="Summer/annual passages above which a town with a null tourist flag is touristic.",
+)
+@quiet_option
+def rank(
+    hourly: Path,
+    zones_path: Path,
+    out: Path | None,
+    markdown: Path | None,
+    top: int,
+    no_normalise: bool,
+    reference: float | None,
+    expand: float | None,
+    period: tuple | None,
+    baseline: tuple | None,
+    crisis: tuple | None,
+    min_coverage: float,
+    max_population: int,
+    lifted: tuple[str, ...],
+    seasonality_threshold: float,
+    quiet: bool,
+) -> None:
+    """Rank the town centres of HOURLY (its panel read beside it): the palmarès."""
+    from footfall.ranking import palmares
+
+    windows = {"period": period, "baseline": baseline, "crisis": crisis}
+    filters = dict(_FILTERS[name] for name in lifted)
+    result = palmares(
+        hourly,
+        zones_path,
+        top=top,
+        normalise=not no_normalise,
+        reference=reference,
+        expand=expand,
+        min_coverage=min_coverage,
+        seasonality_threshold=seasonality_threshold,
+        **{"max_population": max_population} | filters,
+        **{k: v for k, v in windows.items() if v is not None},
+    )
+    if out is not None:
+        result.to_csv(out)
+    if markdown is not None:
+        markdown.write_text(result.to_markdown(), encoding="utf-8")
+    if not quiet:
+        show_palmares(result)
+
+
+def show_palmares(result, console=None) -> None:
+    """Print a palmarès as a rich table, with its mean resilience and regions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    p = result.params
+    table = Table(
+        title=f"Palmarès: top {len(result.table)} town centres by mean monthly passages",
+        caption=f"period {p['period'][0] or 'start'} to {p['period'][1] or 'end'}; resilience "
+        f"= mean since {p['crisis'][0] or 'start'} / mean {p['baseline'][0] or 'start'} to "
+        f"{p['baseline'][1] or 'end'}" + ("" if p["normalise"] else "; NOT normalised"),
+    )
+    shown = result.display()
+    for name in shown.columns:
+        table.add_column(name, justify="left" if name in ("town", "region") else "right")
+    for row in shown.itertuples(index=False):
+        table.add_row(*row)
+    console.print(table)
+    console.print(result.summary())
