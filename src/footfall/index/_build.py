@@ -6,6 +6,7 @@ import math
 
 import geopandas as gpd
 import h3
+import h3.api.numpy_int as h3n
 import numpy as np
 import pandas as pd
 import rtree
@@ -100,32 +101,33 @@ def polygon_parts(geoms: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _cells(geom: shapely.Geometry, res: int, contain: str) -> list[str]:
+def _cells(geom: shapely.Geometry, res: int, contain: str) -> np.ndarray:
     if geom.is_empty:
-        return []
+        return np.empty(0, dtype=np.int64)
     shape = h3.geo_to_h3shape(shapely.geometry.mapping(geom))
-    return h3.h3shape_to_cells_experimental(shape, res, contain)
+    return h3n.h3shape_to_cells_experimental(shape, res, contain).astype(np.int64)
 
 
-def h3_cover(parts: np.ndarray, part_zone: np.ndarray, res: int) -> tuple[dict, list[int]]:
-    """Interior cells (cell -> zone row) and boundary cells of the polygon parts.
+def h3_cover(
+    parts: np.ndarray, part_zone: np.ndarray, res: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interior cells with their zone rows, and boundary cells, of the polygon parts.
 
     A cell is interior when it lies wholly inside a part shrunk by MARGIN_DEG,
     a boundary cell when it meets a part grown by MARGIN_DEG and is not interior.
     Any point of a cell outside both sets is outside every zone.
     """
-    interior: dict[int, int] = {}
-    touched: set[int] = set()
-    for part, zone in zip(parts, part_zone, strict=True):
-        for cell in _cells(part.buffer(-MARGIN_DEG), res, "full"):
-            interior[h3.str_to_int(cell)] = int(zone)
-        touched.update(h3.str_to_int(c) for c in _cells(part.buffer(MARGIN_DEG), res, "overlap"))
-    # Zones do not overlap, so no cell can be interior to one part and meet another.
-    return interior, sorted(touched.difference(interior))
+    inner = [_cells(p, res, "full") for p in shapely.buffer(parts, -MARGIN_DEG)]
+    touched = [_cells(p, res, "overlap") for p in shapely.buffer(parts, MARGIN_DEG)]
+    zone = np.repeat(part_zone, [len(c) for c in inner])
+    # Zones do not overlap, so a cell is interior to at most one part and meets no other.
+    interior, first = np.unique(np.concatenate([np.empty(0, np.int64), *inner]), return_index=True)
+    boundary = np.setdiff1d(np.concatenate([np.empty(0, np.int64), *touched]), interior)
+    return interior, zone[first].astype(np.int32), boundary
 
 
 def boundary_candidates(
-    boundary: list[int], part_box: np.ndarray, part_zone: np.ndarray
+    boundary: np.ndarray, part_box: np.ndarray, part_zone: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate parts of each boundary cell, from an R-tree over the part boxes.
 
@@ -137,9 +139,9 @@ def boundary_candidates(
         ((i, tuple(box), None) for i, box in enumerate(part_box)), interleaved=True
     )
     boxes = np.empty((len(boundary), 4))
-    for n, cell in enumerate(boundary):
-        ll = np.asarray(h3.cell_to_boundary(h3.int_to_str(cell)))
-        boxes[n] = ll[:, 1].min(), ll[:, 0].min(), ll[:, 1].max(), ll[:, 0].max()
+    for n, cell in enumerate(boundary.tolist()):
+        lat, lng = zip(*h3n.cell_to_boundary(cell), strict=True)
+        boxes[n] = min(lng), min(lat), max(lng), max(lat)
     boxes[:, :2] -= MARGIN_DEG
     boxes[:, 2:] += MARGIN_DEG
     ids, counts = tree.intersection_v(boxes[:, :2].copy(), boxes[:, 2:].copy())
@@ -150,7 +152,7 @@ def boundary_candidates(
     kept = np.flatnonzero(counts > 0)
     ptr = np.zeros(len(kept) + 1, dtype=np.int64)
     np.cumsum(counts[kept], out=ptr[1:])
-    return np.asarray(boundary, dtype=np.int64)[kept], ptr, ids.astype(np.int32)
+    return boundary[kept], ptr, ids.astype(np.int32)
 
 
 @njit(cache=True)

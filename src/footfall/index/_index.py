@@ -67,17 +67,13 @@ class ZoneIndex:
         if not 0 <= res <= 15:
             raise ValueError(f"`resolution` was {resolution!r} but is expected in 0..15")
         geo = _build.polygon_parts(gdf.geometry.to_numpy())
-        interior, boundary = _build.h3_cover(geo["parts"], geo["part_zone"], res)
+        interior, interior_zone, boundary = _build.h3_cover(geo["parts"], geo["part_zone"], res)
         bcells, cand_ptr, cand_part = _build.boundary_candidates(
             boundary, geo["part_box"], geo["part_zone"]
         )
-        cells = np.concatenate([np.fromiter(interior, np.int64, len(interior)), bcells])
-        values = np.concatenate(
-            [
-                np.fromiter(interior.values(), np.int32, len(interior)),
-                -1 - np.arange(len(bcells), dtype=np.int32),
-            ]
-        )
+        cells = np.concatenate([interior, bcells])
+        # interior cells map to their zone row, boundary cell b to -1 - b
+        values = np.concatenate([interior_zone, -1 - np.arange(len(bcells), dtype=np.int32)])
         keys, vals, shift = _build.build_hash(cells, values, res)
         grid = _build.build_grid(geo["parts"], geo["part_box"])
         self.resolution: int = res
