@@ -304,3 +304,18 @@ def test_real_zone_set_matches_shapely():
     np.testing.assert_array_equal(got, reference(zones, lon, lat))
     xy, row = shapely.get_coordinates(zones.gdf.geometry.to_numpy(), return_index=True)
     np.testing.assert_array_equal(index.assign(xy[:, 0], xy[:, 1]), row)
+
+
+def test_concurrent_calls_from_threads(synthetic, index):
+    # engines call assign from worker threads: results must not interfere
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    batches = [
+        (rng.uniform(X0 - 0.035, X0 + 0.045, 20_000), rng.uniform(Y0 - 0.015, Y0 + 0.035, 20_000))
+        for _ in range(8)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda b: index.assign(*b), batches))
+    for (lon, lat), g in zip(batches, got, strict=True):
+        np.testing.assert_array_equal(g, reference(synthetic, lon, lat))
