@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -17,6 +18,7 @@ from footfall.errors import InputError
 
 __all__ = [
     "beside",
+    "file_record",
     "atomic_path",
     "package_versions",
     "make_manifest",
@@ -55,6 +57,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def file_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Describe an input file for a manifest: ``path``, ``size`` (bytes), ``sha256``."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"path": str(path), "size": path.stat().st_size, "sha256": digest}
 
 
 def package_versions() -> dict[str, str]:
