@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from footfall.report._content import NO_DATA_COLOR, RESILIENCE_CMAP
 
@@ -108,6 +108,7 @@ def resilience_chart(distribution: pd.DataFrame, mean_top: float, top: int) -> F
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("resilience: mean daily passages in the crisis / before it")
     ax.set_ylabel("towns")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return fig

@@ -237,7 +237,7 @@ def build_content(
         f"Mean resilience of the top {len(pal.table)}": _percent(pal.mean_resilience),
         "Regions represented": f"{len(pal.regions)}",
         "Towns excluded": f"{len(pal.excluded)} of {len(scores)}",
-        "Ranking period": " to ".join(str(d or "end") for d in params["period"]),
+        "Ranking period": " – ".join(_month(d) for d in params["period"]),
     }
     return Content(
         title=title,
@@ -399,6 +399,10 @@ def _int(value: Any) -> tuple[str, float]:
 
 def _count(value: float) -> tuple[str, float]:
     return ("n/a", -1.0) if pd.isna(value) else (f"{value:,.0f}", float(value))
+
+
+def _month(day: str | None) -> str:
+    return "…" if day is None else pd.Timestamp(day).strftime("%b %Y")  # None: open end
 
 
 def _percent(ratio: float) -> str:
