@@ -119,7 +119,7 @@ def calendar(days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
 
 def _season(days: pd.DatetimeIndex, amplitude: np.ndarray) -> np.ndarray:
     """Seasonal factor (days x zones): a December shopping bump, summer for tourist towns."""
-    doy = np.asarray(days.dayofyear, dtype=float)[:, None]
+    doy = np.asarray(days.day_of_year, dtype=float)[:, None]
     december = 1 + 0.1 * np.exp(-(((doy - 350) / 10) ** 2))
     return december * (1 + amplitude[None, :] * np.exp(-(((doy - 212) / 30) ** 2)))
 
@@ -261,14 +261,14 @@ def simulate(
 
     # Panel: active devices per day, drifting and weekly.
     years = (days - days[0]).days.to_numpy() / 365.25
-    active = np.round(devices * (1 + drift * years) * _PANEL_WEEKDAY[days.dayofweek]).astype(int)
+    active = np.round(devices * (1 + drift * years) * _PANEL_WEEKDAY[days.day_of_week]).astype(int)
     ids = np.unique(rng.integers(10**12, 10**13, 2 * active.max()))[: active.max()]
     level, curfew = calendar(days)
 
     # Expected flows (days x zones), before the hour split.
     zone_level = np.maximum(0.05, 1 - sensitivity[None, :] * (1 - level[:, None]))
     daily = (
-        base[None, :] * zone_level * _WEEKDAY[days.dayofweek][:, None] * _season(days, amplitude)
+        base[None, :] * zone_level * _WEEKDAY[days.day_of_week][:, None] * _season(days, amplitude)
     )
     plan = _Plan(
         seed, tz, np.stack(anchors), np.array(noise), ids, devices,

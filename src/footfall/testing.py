@@ -46,12 +46,15 @@ def assert_hourly_equal(
         if missing:
             raise AssertionError(f"{name} hourly table lacks column(s) {missing}")
         df = df[cols].copy()
+        df.attrs = {}  # a DataFrame in attrs breaks pandas' attrs comparison on merge
         df["hour"] = pd.to_datetime(df["hour"], utc=True)
         if df.duplicated(["zone_id", "hour"]).any():
             dup = df[df.duplicated(["zone_id", "hour"])].iloc[0]
             raise AssertionError(f"{name}: zone-hour {dup['zone_id']} {dup['hour']} appears twice")
         sides.append(df.set_index(["zone_id", "hour"]).sort_index())
-    joined = sides[0].join(sides[1], how="outer", lsuffix="_left", rsuffix="_right")
+    joined = pd.merge(
+        *sides, how="outer", left_index=True, right_index=True, suffixes=("_left", "_right")
+    )
     bad = joined.isna().any(axis=1)
     for c in cols[2:]:
         bad |= joined[f"{c}_left"] != joined[f"{c}_right"]

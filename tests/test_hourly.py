@@ -1,0 +1,240 @@
+"""The counting kernel: exact against a brute-force count, DST, map/reduce contracts."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import footfall as ff
+from footfall.hourly import (
+    CountSpec,
+    _unique_pairs,
+    count_panel,
+    count_visits,
+    map_batch,
+    merge_partials,
+    panel_range,
+    reduce_partials,
+    visit_range,
+)
+from footfall.ingest import REASONS
+from footfall.testing import assert_hourly_equal
+from footfall.zones import ZoneSet
+
+ZONES_DIR = Path(__file__).resolve().parents[1] / "zones"
+# Real towns: Alès, Bourg-en-Bresse, Laon, Oyonnax, Vannes.
+TOWNS = ("30007", "01053", "02408", "01283", "56260")
+
+
+@cache
+def small_zones() -> ZoneSet:
+    files = [next(ZONES_DIR.glob(f"{insee}-*.geojson")) for insee in TOWNS]
+    return ZoneSet(pd.concat([ff.read_zones(f).gdf for f in files], ignore_index=True))
+
+
+@cache
+def small_index():
+    return ff.ZoneIndex(small_zones())
+
+
+def random_pings(n: int, seed: int, start: str = "2020-10-24", days: int = 3) -> pd.DataFrame:
+    """Pings in and around the zones (boundaries included), with a few faulty rows."""
+    rng = np.random.default_rng(seed)
+    gdf = small_zones().gdf
+    k = rng.integers(0, len(gdf), n)
+    c = shapely.centroid(gdf.geometry.values)
+    lon = shapely.get_x(c)[k] + rng.normal(0, 0.006, n)
+    lat = shapely.get_y(c)[k] + rng.normal(0, 0.004, n)
+    # Some points exactly on zone vertices: the boundary is inside.
+    edge = rng.random(n) < 0.02
+    verts = shapely.get_coordinates(gdf.geometry.values)
+    pick = verts[rng.integers(0, len(verts), edge.sum())]
+    lon[edge], lat[edge] = pick[:, 0], pick[:, 1]
+    t0 = int(pd.Timestamp(start, tz="UTC").timestamp())
+    df = pd.DataFrame(
+        {
+            "device_id": rng.integers(0, n // 20 + 2, n),
+            "timestamp": t0 + rng.integers(0, days * 86400, n),
+            "lat": lat,
+            "lon": lon,
+        }
+    )
+    bad = rng.choice(n, 12, replace=False)
+    df.loc[bad[:3], "lat"] = np.nan
+    df.loc[bad[3:6], "lon"] = 200.0
+    df.loc[bad[6:9], ["lat", "lon"]] = 0.0
+    df.loc[bad[9:], "timestamp"] = 1000  # 1970
+    dup = df.sample(50, random_state=seed)
+    return pd.concat([df, dup], ignore_index=True)
+
+
+def brute_force(df: pd.DataFrame, zones: ZoneSet, tz: str = "Europe/Paris") -> pd.DataFrame:
+    """Reference count: shapely covers per zone and pandas nunique per local hour."""
+    ts = pd.to_datetime(df["timestamp"], unit="s", utc=True)
+    ok = (
+        df["lat"].between(-90, 90)
+        & df["lon"].between(-180, 180)
+        & ~((df["lat"] == 0) & (df["lon"] == 0))
+        & (ts >= pd.Timestamp("2005-01-01", tz="UTC"))
+    )
+    valid = df[ok].assign(hour=ts[ok].dt.floor("h").dt.tz_convert(tz))
+    frames = []
+    for zid, geom in zip(zones.gdf["zone_id"], zones.gdf.geometry, strict=True):
+        inside = valid[shapely.covers(geom, shapely.points(valid["lon"], valid["lat"]))]
+        g = inside.groupby("hour")["device_id"].agg(passages="nunique", pings="size")
+        frames.append(g.reset_index().assign(zone_id=zid))
+    out = pd.concat(frames, ignore_index=True)[["zone_id", "hour", "passages", "pings"]]
+    return out.sort_values(["zone_id", "hour"], ignore_index=True)
+
+
+def test_exact_against_brute_force_across_autumn_dst():
+    df = random_pings(60_000, seed=1)
+    hourly = ff.count_passages(df, small_zones(), index=small_index())
+    expected = brute_force(df, small_zones())
+    assert_hourly_equal(hourly, expected)
+    # same order, same labels, row for row
+    assert list(hourly["zone_id"]) == list(expected["zone_id"])
+    assert (hourly["hour"] == expected["hour"]).all()
+    assert str(hourly["hour"].dt.tz) == "Europe/Paris"
+    acc = hourly.attrs["manifest"]["accounting"]
+    assert acc["rows_read"] == len(df)
+    assert acc["rows_in_zone"] == expected["pings"].sum()
+    assert acc["quarantined"]["nan_coordinates"] == 3
+    assert acc["quarantined"]["out_of_range"] == 3
+    assert acc["quarantined"]["null_island"] == 3
+    assert acc["quarantined"]["implausible_timestamp"] == 3
+
+
+@pytest.mark.parametrize(
+    ("day", "n_hours", "repeated"), [("2020-03-29", 23, False), ("2020-10-25", 25, True)]
+)
+def test_dst_days_have_23_and_25_local_hours(day, n_hours, repeated):
+    zones = small_zones()
+    lon, lat = shapely.get_coordinates(shapely.point_on_surface(zones.gdf.geometry.values[0]))[0]
+    local0 = pd.Timestamp(day, tz="Europe/Paris")
+    local1 = pd.Timestamp(pd.Timestamp(day) + pd.Timedelta(days=1), tz="Europe/Paris")
+    # one ping every 15 minutes of the local day, from device 7 then device 8
+    t = np.arange(int(local0.timestamp()), int(local1.timestamp()), 900)
+    df = pd.DataFrame(
+        {"device_id": np.tile([7, 8], len(t))[: len(t)], "timestamp": t, "lat": lat, "lon": lon}
+    )
+    hourly = ff.count_passages(df, zones, index=small_index())
+    assert len(hourly) == n_hours
+    labels = hourly["hour"].dt.hour
+    assert labels.duplicated().any() == repeated  # 02:00 twice in autumn, no 02:00 in spring
+    assert (labels == 2).sum() == (2 if repeated else 0)
+    assert (hourly["passages"] == 2).all() and (hourly["pings"] == 4).all()
+    assert hourly["hour"].is_monotonic_increasing
+    panel = hourly.attrs["panel"]
+    assert list(panel["day"]) == [pd.Timestamp(day)] and list(panel["active_devices"]) == [2]
+
+
+def test_exact_across_spring_dst_and_another_time_zone():
+    df = random_pings(20_000, seed=2, start="2021-03-13", days=2)  # US DST: 14 March 2021
+    for tz in ("Europe/Paris", "America/New_York"):
+        hourly = ff.count_passages(df, small_zones(), index=small_index(), tz=tz)
+        assert_hourly_equal(hourly, brute_force(df, small_zones(), tz))
+
+
+def test_half_hour_time_zone_is_refused():
+    with pytest.raises(ff.InputError, match="whole hours"):
+        ff.count_passages(
+            random_pings(100, 3), small_zones(), index=small_index(), tz="Asia/Kolkata"
+        )
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(ff.InputError, match="engine"):
+        ff.count_passages(random_pings(100, 3), small_zones(), index=small_index(), engine="spark")
+
+
+def test_reduce_of_split_partials_equals_whole():
+    """The Dask contract: any split into partials reduces to the same tables."""
+    df = random_pings(30_000, seed=4)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    spec = CountSpec()
+    whole = map_batch(table, small_index(), spec)
+    rng = np.random.default_rng(0)
+    cuts = np.sort(rng.choice(len(df), 7, replace=False))
+    parts = [
+        map_batch(table.slice(a, b - a), small_index(), spec, row0=a)
+        for a, b in zip([0, *cuts], [*cuts, len(df)], strict=True)
+    ]
+    ids = small_zones().zone_ids
+    h1, p1 = reduce_partials([whole], ids, spec.tz)
+    h2, p2 = reduce_partials(parts, ids, spec.tz)
+    pd.testing.assert_frame_equal(h1, h2)
+    pd.testing.assert_frame_equal(p1, p2)
+    # Range by range (the bounded-memory reduce) gives the same too.
+    merged = merge_partials(parts)
+    vr = visit_range(merged.visit_key)
+    counted = [
+        count_visits(merged.visit_key[vr == r], merged.visit_device[vr == r],
+                     merged.visit_pings[vr == r])
+        for r in np.unique(vr)
+    ]  # fmt: skip
+    assert np.array_equal(np.concatenate([c[1] for c in counted]), h1["passages"].to_numpy())
+    pr = panel_range(merged.panel_day)
+    active = [count_panel(merged.panel_day[pr == r], merged.panel_device[pr == r])[1]
+              for r in np.unique(pr)]  # fmt: skip
+    assert np.array_equal(np.concatenate(active), p1["active_devices"].to_numpy())
+    assert merged.accounting["rows_read"] == len(df)
+    q = merged.quarantine.to_pandas()
+    assert sorted(q["row"]) == sorted(whole.quarantine.to_pandas()["row"])
+    assert set(q["reason"]) <= set(REASONS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(1, 3)), max_size=200))
+def test_unique_pairs_matches_pandas(rows):
+    a = np.array([r[0] for r in rows], np.int64)
+    b = np.array([r[1] for r in rows], np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    w = np.array([r[2] for r in rows], np.int64)
+    ua, ub, uw = _unique_pairs(a, b, w)
+    got = pd.DataFrame({"a": ua, "b": ub, "w": uw}).sort_values(["a", "b"], ignore_index=True)
+    ref = (
+        pd.DataFrame({"a": a, "b": b, "w": w})
+        .groupby(["a", "b"], as_index=False)["w"]
+        .sum()
+        .sort_values(["a", "b"], ignore_index=True)
+    )
+    pd.testing.assert_frame_equal(got, ref, check_dtype=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(-(10**9), 4 * 10**9), st.sampled_from(["Europe/Paris", "UTC", "Australia/Sydney"])
+)
+def test_local_hour_label_is_the_utc_hour_in_local_time(second, tz):
+    """Property: a ping's bucket is the UTC hour that holds it, labelled in local time."""
+    t = 1_200_000_000 + second // 3  # 2008-2049, inside the plausible window
+    zones = small_zones()
+    lon, lat = shapely.get_coordinates(shapely.point_on_surface(zones.gdf.geometry.values[1]))[0]
+    df = pd.DataFrame({"device_id": [1], "timestamp": [t], "lat": [lat], "lon": [lon]})
+    hourly = ff.count_passages(df, zones, index=small_index(), tz=tz)
+    expected = pd.Timestamp(t, unit="s", tz="UTC").floor("h").tz_convert(tz)
+    assert hourly["hour"].iloc[0] == expected
+    assert hourly["hour"].iloc[0].utcoffset() == expected.utcoffset()
+    day = pd.Timestamp(t, unit="s", tz="UTC").tz_convert(tz).tz_localize(None).normalize()
+    assert hourly.attrs["panel"]["day"].iloc[0] == day
+
+
+def test_assert_hourly_equal_reports_differences():
+    df = random_pings(5_000, seed=5)
+    hourly = ff.count_passages(df, small_zones(), index=small_index())
+    assert_hourly_equal(hourly, hourly.iloc[::-1], check_panel=True)
+    changed = hourly.copy()
+    changed.loc[3, "passages"] += 1
+    with pytest.raises(AssertionError, match="differ in 1 of"):
+        assert_hourly_equal(hourly, changed)
+    with pytest.raises(AssertionError, match="differ in 1 of"):
+        assert_hourly_equal(hourly, hourly.drop(index=7))
+    assert_hourly_equal(hourly, hourly.assign(pings=0), check_pings=False)
