@@ -141,13 +141,20 @@ def test_committed_set_validates_clean(repo_root, committed):
     assert {"Île-de-France", "La Réunion", "Corse"} <= regions
 
 
+#: Committed zone files redrawn by analysts on purpose: they differ from the build.
+HAND_EDITED: set[str] = set()
+
+
 def test_committed_set_is_the_build_output(repo_root, tmp_path):
-    """Rebuilding gives no diff (hand edits would show here: update this test then)."""
+    """Rebuilding gives no diff, except for the files listed in HAND_EDITED."""
     result = ff.build_zones(tmp_path)
-    diff = ff.diff_zones(repo_root / "zones", tmp_path)
-    assert diff.empty, str(diff)
-    for path in result.written:
-        assert path.read_bytes() == (repo_root / "zones" / path.name).read_bytes()
+    # every built town is committed (reading a missing file fails); extra towns may be
+    differ = sorted(
+        path.name
+        for path in result.written
+        if path.read_bytes() != (repo_root / "zones" / path.name).read_bytes()
+    )
+    assert differ == sorted(HAND_EDITED), "hand edits? list them in HAND_EDITED"
 
 
 def test_committed_geometries_are_ccw_six_decimals(committed):
