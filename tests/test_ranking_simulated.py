@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -99,6 +100,11 @@ def test_cli_rank_writes_csv_markdown_and_prints(zones, simulated, tmp_path):
     assert table.loc[0, "name"] in result.output
     assert "Mean resilience of these 5 towns" in result.output
     assert md.read_text().startswith("| # | town | region |")
+    manifest = json.loads((tmp_path / "palmares.manifest.json").read_text())
+    assert manifest["command"] == "rank"
+    assert manifest["inputs"][0]["size"] == (out / "hourly.parquet").stat().st_size
+    assert manifest["parameters"]["top"] == 5
+    assert manifest["upstream"]["command"] == "count"
     # privacy: no device identifier (13-digit integers in the simulation) in any output
     devices = pd.read_parquet(out / "pings", columns=["device_id"])["device_id"].unique()
     texts = csv.read_text() + md.read_text() + result.output
@@ -116,7 +122,8 @@ def test_cli_rank_writes_csv_markdown_and_prints(zones, simulated, tmp_path):
 )
 def test_cli_rank_bad_input_is_one_line(simulated, extra, message):
     _, _, out = simulated
-    args = ["rank", str(out / "hourly.parquet"), "--zones", str(ZONES_DIR), *extra]
+    csv = str(out / "never.csv")
+    args = ["rank", str(out / "hourly.parquet"), "--zones", str(ZONES_DIR), "--out", csv, *extra]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0
     assert message in result.output
@@ -129,7 +136,8 @@ def test_cli_rank_without_panel_says_how(simulated, tmp_path):
     bare = hourly.copy()
     bare.attrs = {}
     bare.to_parquet(lone)  # no panel beside it
-    args = ["rank", str(lone), "--zones", str(ZONES_DIR), "--period", "2020-03-01:"]
+    args = ["rank", str(lone), "--zones", str(ZONES_DIR), "--period", "2020-03-01:", "--out"]
+    args.append(str(tmp_path / "p.csv"))
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "--no-normalise" in result.output

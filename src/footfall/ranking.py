@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from footfall.counts import (
     window_coverage,
 )
 from footfall.errors import InputError
+from footfall.manifest import atomic_path, beside, file_record, make_manifest, write_manifest
 from footfall.zones import ZoneSet, read_zones
 
 __all__ = ["COLUMNS", "Palmares", "eligibility", "palmares", "rank", "seasonality"]
@@ -87,6 +89,50 @@ class Palmares:
     def to_csv(self, path: str | Path) -> None:
         """Write the table as CSV (DESIGN §3): ratios to 4 decimals, passages to 1."""
         self.table.round({"monthly_passages": 1, "resilience": 4}).to_csv(path, index=False)
+
+    def write(
+        self,
+        out: str | Path,
+        *,
+        markdown: str | Path | None = None,
+        inputs: Sequence[str | Path] = (),
+        upstream: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write the CSV, optionally the Markdown, and the run manifest beside the CSV.
+
+        Parameters
+        ----------
+        out : path
+            The palmarès CSV; its manifest is ``<stem>.manifest.json`` beside it.
+        markdown : path, optional
+            Also write :meth:`to_markdown` there.
+        inputs : sequence of path
+            Input files to record (path, size, sha256), e.g. the hourly Parquet.
+        upstream : dict, optional
+            The manifest of the hourly table (``attrs["manifest"]``), kept as is.
+
+        Returns
+        -------
+        Path
+            The manifest's path.
+        """
+        out = Path(out)
+        outputs = {"palmares": str(out)}
+        with atomic_path(out) as tmp:
+            self.to_csv(tmp)
+        if markdown is not None:
+            with atomic_path(markdown) as tmp:
+                tmp.write_text(self.to_markdown(), encoding="utf-8")
+            outputs["markdown"] = str(markdown)
+        manifest = make_manifest(
+            "rank",
+            inputs=[file_record(p) for p in inputs],
+            parameters=self.params,
+            zones={"hash": self.params["zones_hash"], "n_zones": len(self.scores)},
+            outputs=outputs,
+            upstream=upstream,
+        )
+        return write_manifest(beside(out.with_suffix(""), "manifest", "json"), manifest)
 
     def display(self) -> pd.DataFrame:
         """Format the table for reading: thousands separators, resilience in percent."""

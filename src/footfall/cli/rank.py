@@ -43,7 +43,7 @@ def parse_window(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--zones", "zones_path", type=_path, required=True, help="Zone file or directory.")
-@click.option("--out", type=_path, help="Palmarès CSV (DESIGN columns).")
+@click.option("--out", type=_path, required=True, help="Palmarès CSV; its manifest goes beside it.")
 @click.option("--markdown", type=_path, help="Also write the palmarès as Markdown.")
 @click.option("--top", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--no-normalise", is_flag=True, help="Raw passages: no panel normalisation.")
@@ -86,7 +86,7 @@ def parse_window(ctx: click.Context, param: click.Parameter, value: str | None):
 def rank(
     hourly: Path,
     zones_path: Path,
-    out: Path | None,
+    out: Path,
     markdown: Path | None,
     top: int,
     no_normalise: bool,
@@ -102,12 +102,14 @@ def rank(
     quiet: bool,
 ) -> None:
     """Rank the town centres of HOURLY (its panel read beside it): the palmarès."""
+    from footfall.hourly import read_hourly
     from footfall.ranking import palmares
 
+    table = read_hourly(hourly)
     windows = {"period": period, "baseline": baseline, "crisis": crisis}
     filters = dict(_FILTERS[name] for name in lifted)
     result = palmares(
-        hourly,
+        table,
         zones_path,
         top=top,
         normalise=not no_normalise,
@@ -118,10 +120,7 @@ def rank(
         **{"max_population": max_population} | filters,
         **{k: v for k, v in windows.items() if v is not None},
     )
-    if out is not None:
-        result.to_csv(out)
-    if markdown is not None:
-        markdown.write_text(result.to_markdown(), encoding="utf-8")
+    result.write(out, markdown=markdown, inputs=[hourly], upstream=table.attrs.get("manifest"))
     if not quiet:
         show_palmares(result)
 
