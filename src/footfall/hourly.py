@@ -20,6 +20,7 @@ interrupted run resumable, then reduces range by range.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -75,6 +76,8 @@ __all__ = [
 ]
 
 _ENGINES = ("local",)
+# What reading a corrupt or unreadable file raises (pyarrow's errors included).
+_BAD_FILE = (OSError, pa.ArrowException, UnicodeDecodeError, csv.Error)
 _HOUR_MASK = np.int64(0xFFFFFFFF)
 #: Hours per reduce range of visits, and days per range of panel pairs.
 RANGE_HOURS = 24 * 7
@@ -466,7 +469,7 @@ def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[
 
 def _range_bounds(ranges: np.ndarray) -> dict[str, list[int]]:
     values, starts = np.unique(ranges, return_index=True)
-    ends = [*starts[1:], len(ranges)]
+    ends = [*starts[1:], len(ranges)][: len(starts)]
     return {str(int(v)): [int(s), int(e)] for v, s, e in zip(values, starts, ends, strict=True)}
 
 
@@ -589,7 +592,7 @@ def _list_inputs(
             return list_fragments(path, spec.columns)
         except InputError:
             raise
-        except (OSError, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+        except _BAD_FILE as exc:
             if not skip_bad_files:
                 raise InputError(
                     f"{path}: unreadable ping file ({exc}); use --skip-bad-files to go on"
@@ -633,7 +636,7 @@ def _engine_local(
             meta = _map_fragment(frag, assigner, spec, directory, batch_rows, progress.rows)
         except InputError:
             raise
-        except (OSError, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+        except _BAD_FILE as exc:
             if not skip_bad_files:
                 raise InputError(
                     f"{frag.path}: unreadable ping file ({exc}); use --skip-bad-files to go on"
