@@ -34,6 +34,7 @@ __all__ = [
     "SECTIONS",
     "make_points",
     "assignment_section",
+    "h3_section",
     "run_bench",
     "format_report",
 ]
@@ -299,8 +300,56 @@ def assignment_section(ctx: BenchContext) -> list[Row]:
     return rows
 
 
+def h3_section(ctx: BenchContext) -> list[Row]:
+    """Compare the numba H3 encoder with h3-py, cell for cell, on points worldwide.
+
+    At the index resolution, its neighbours and the finest one; at most 2 M
+    points per resolution (h3-py runs at about 1 M points/s).
+    """
+    import h3
+
+    from footfall.index._h3 import latlng_to_cells
+
+    n = min(ctx.points, 2_000_000)
+    rng = np.random.default_rng(ctx.seed)
+    lat = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
+    lng = rng.uniform(-180.0, 180.0, n)
+    latlng_to_cells(lat[:10], lng[:10], 0)  # compiled code loaded before timing
+    rows = []
+    res0 = ctx.index.resolution
+    for res in sorted({max(res0 - 1, 0), res0, min(res0 + 1, 15), 15}):
+        ctx.progress(f"h3: resolution {res} on {n:,} points worldwide")
+        ours_s, ours = _best_time(lambda res=res: latlng_to_cells(lat, lng, res), ctx.repeat)
+        start = time.perf_counter()
+        pairs = zip(lat.tolist(), lng.tolist(), strict=True)
+        ref = np.fromiter(
+            (h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in pairs), np.int64, n
+        )
+        ref_s = time.perf_counter() - start
+        rows.append(
+            {
+                "section": "h3",
+                "mix": "world",
+                "method": f"latlng_to_cell r{res}",
+                "points": n,
+                "seconds": ours_s,
+                "points_per_s": n / ours_s,
+                "ours_vs_method": (n / ours_s) / (n / ref_s),
+                "mismatches": int(np.count_nonzero(ours != ref)),
+                "inside_share": None,
+                "peak_rss_mb": _peak_rss_mb(),
+                "note": "numba port vs h3-py latlng_to_cell (ours/x: speed-up); "
+                "mismatches: cells that differ",
+            }
+        )
+    return rows
+
+
 #: Section name -> function of the context returning rows; run in this order.
-SECTIONS: dict[str, Callable[[BenchContext], list[Row]]] = {"assign": assignment_section}
+SECTIONS: dict[str, Callable[[BenchContext], list[Row]]] = {
+    "assign": assignment_section,
+    "h3": h3_section,
+}
 
 
 def _machine() -> dict[str, Any]:
@@ -395,6 +444,10 @@ def run_bench(
     }
 
 
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.2%}"
+
+
 def format_report(result: dict[str, Any]) -> str:
     """Render a :func:`run_bench` result as a plain-text table."""
     m, ix = result["machine"], result["index"]
@@ -413,7 +466,7 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(
             f"{r['section']:<8} {r['mix']:<9} {r['method']:<19} {r['points']:>11,} "
             f"{r['points_per_s'] / 1e6:>9.2f} {r['ours_vs_method']:>7.1f}x "
-            f"{r['mismatches']:>8} {r['inside_share']:>7.2%} {r['peak_rss_mb']:>7.0f}"
+            f"{r['mismatches']:>8} {_share(r['inside_share']):>7} {r['peak_rss_mb']:>7.0f}"
         )
     notes = dict.fromkeys(f"{r['method']}: {r['note']}" for r in result["rows"])
     lines += ["", *notes, f"peak RSS: {result['peak_rss_mb']:.0f} MB"]
