@@ -306,3 +306,37 @@ def test_cli_bad_input_is_one_line(tmp_path, hourly, zones, args, message):
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.slow
+def test_whole_chain_publishes_no_device_id(tmp_path, zones):
+    """simulate -> count -> report: no device identifier in any file the report writes."""
+    small = ff.ZoneSet(zones.gdf[zones.gdf["zone_id"].isin(list(LEVELS)[:4])])
+    sim = ff.simulate(small, "2020-01-01", "2021-01-31", tmp_path / "pings", seed=3, devices=600)
+    ff.count_passages(sim.pings, small, out=tmp_path / "hourly.parquet")
+    html = ff.write_report(tmp_path / "hourly.parquet", small, tmp_path / "out" / "r.html")
+    md = ff.write_report(tmp_path / "hourly.parquet", small, tmp_path / "out" / "r.md")
+    ids = pd.read_parquet(sim.pings, columns=["device_id"])["device_id"].dropna().unique()
+    assert len(ids) > 500
+    ids = {str(int(i)) for i in ids}
+    written = sorted((tmp_path / "out").iterdir())
+    assert {p.name for p in written} == {
+        "r.html",
+        "r.html.manifest.json",
+        "r.md",
+        "r.md.manifest.json",
+        "r-map.png",
+        "r-monthly.png",
+        "r-resilience.png",
+    }
+    for path in written:
+        if path.suffix != ".png":
+            numbers = set(re.findall(r"\d{6,}", path.read_text()))
+            assert not numbers & ids, path
+    # The report names the towns the palmarès ranks, with the count's manifest.
+    pal = ff.palmares(ff.read_hourly(tmp_path / "hourly.parquet"), small)
+    rows = tables_of(html.read_text())["palmares-table"][1:]
+    assert [r[1] for r in rows] == list(pal.table["name"])
+    manifest = json.loads(beside(md, "manifest", "json").read_text())
+    assert manifest["upstream"]["command"] == "count"
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["inputs"][0]["sha256"])

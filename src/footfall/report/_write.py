@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -10,7 +9,7 @@ from typing import Any, Literal, get_args
 import pandas as pd
 
 from footfall.errors import InputError
-from footfall.manifest import atomic_path, beside, make_manifest, write_manifest
+from footfall.manifest import atomic_path, beside, file_record, make_manifest, write_manifest
 from footfall.ranking import palmares
 from footfall.report._content import build_content
 from footfall.report._html import render_html
@@ -106,7 +105,7 @@ def write_report(
 
         path = Path(hourly)
         hourly = read_hourly(path)
-        inputs.append(_file_record(path))
+        inputs.append(file_record(path))
     if kwargs.get("panel") is not None:
         # The raw counts behind suppression need the same coverage as the palmarès.
         hourly = hourly.copy(deep=False)
@@ -138,6 +137,7 @@ def write_report(
     content = build_content(
         pal, hourly, zones, title=title, min_count=min_count, chart_top=chart_top, manifest=manifest
     )
+    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
         text = render_markdown(content, out)
     else:
@@ -146,9 +146,3 @@ def write_report(
         tmp.write_text(text, encoding="utf-8")
     write_manifest(beside(out, "manifest", "json"), manifest)
     return out
-
-
-def _file_record(path: Path) -> dict[str, Any]:
-    with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    return {"path": str(path), "size": path.stat().st_size, "sha256": digest}
