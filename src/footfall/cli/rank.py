@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from footfall.cli.options import quiet_option
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+    from footfall.ranking import Palmares
 
 __all__ = ["rank", "parse_window", "show_palmares"]
 
@@ -125,22 +131,27 @@ def rank(
         show_palmares(result)
 
 
-def show_palmares(result, console=None) -> None:
-    """Print a palmarès as a rich table, with its mean resilience and regions."""
+def show_palmares(result: Palmares, console: Console | None = None) -> None:
+    """Print a palmarès as a rich table, one line per town, then its summary."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
     p = result.params
+    period, base, crisis = (
+        [d or "end" for d in p[name]] for name in ("period", "baseline", "crisis")
+    )
     table = Table(
         title=f"Palmarès: top {len(result.table)} town centres by mean monthly passages",
-        caption=f"period {p['period'][0] or 'start'} to {p['period'][1] or 'end'}; resilience "
-        f"= mean since {p['crisis'][0] or 'start'} / mean {p['baseline'][0] or 'start'} to "
-        f"{p['baseline'][1] or 'end'}" + ("" if p["normalise"] else "; NOT normalised"),
+        caption=f"monthly passages: {period[0]} to {period[1]}"
+        + ("" if p["normalise"] else " (raw, NOT normalised)")
+        + f"; resilience: since {crisis[0]} vs {base[0]} to {base[1]}",
     )
-    shown = result.display()
+    shown = result.display().rename(columns={"monthly passages": "passages/month"})
     for name in shown.columns:
-        table.add_column(name, justify="left" if name in ("town", "region") else "right")
+        left = name in ("town", "region")
+        table.add_column(name, justify="left" if left else "right", no_wrap=True,
+                         overflow="ellipsis", ratio=2 if left else None)  # fmt: skip
     for row in shown.itertuples(index=False):
         table.add_row(*row)
     console.print(table)
