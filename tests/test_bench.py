@@ -38,9 +38,14 @@ def test_cli_bench_small_json():
     assert {r["mix"] for r in rows} == set(MIXES)
     # every method agrees with ours, ours with shapely covers, our H3 with h3-py
     assert all(r["mismatches"] == 0 for r in doc["rows"])
-    assert all(r["points"] == 20000 and r["points_per_s"] > 0 for r in doc["rows"])
+    assert all(r["points"] == 20000 for r in doc["rows"] if r["section"] != "exact")
+    assert all(r["points_per_s"] > 0 for r in doc["rows"])
     h3_rows = [r for r in doc["rows"] if r["section"] == "h3"]
     assert {r["method"] for r in h3_rows} >= {f"latlng_to_cell r{doc['index']['resolution']}"}
+    exact = {r["method"]: r for r in doc["rows"] if r["section"] == "exact"}
+    assert exact["edges +1e-09 deg"]["inside_share"] == 1.0
+    assert exact["edges -1e-09 deg"]["inside_share"] == 0.0
+    assert exact["zone vertices"]["points"] > 10_000
     assert doc["index"]["megabytes"] < 200 and doc["index"]["build_seconds"] > 0
     assert doc["peak_rss_mb"] > 0 and doc["machine"]["cores"] >= 1
 
@@ -70,7 +75,7 @@ def test_cli_bench_bad_input_is_one_line(tmp_path):
 def test_unknown_section_is_refused():
     with pytest.raises(InputError, match="unknown benchmark section"):
         run_bench(ZONES_DIR, points=10, sections=["nope"])
-    assert list(SECTIONS)[:2] == ["assign", "h3"]
+    assert list(SECTIONS)[:3] == ["assign", "h3", "exact"]
 
 
 @needs_zones

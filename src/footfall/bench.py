@@ -35,6 +35,8 @@ __all__ = [
     "make_points",
     "assignment_section",
     "h3_section",
+    "exactness_section",
+    "edge_points",
     "run_bench",
     "format_report",
 ]
@@ -345,10 +347,57 @@ def h3_section(ctx: BenchContext) -> list[Row]:
     return rows
 
 
+def edge_points(zones: ZoneSet, offset: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``offset`` degrees off the midpoint of every zone edge, along its normal.
+
+    Exterior rings run counter-clockwise in the zone files, so a positive offset
+    lies inside (left of the edge), a negative one outside; holes the other way.
+    """
+    rings = shapely.get_rings(shapely.get_parts(zones.gdf.geometry.to_numpy()))
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]  # consecutive vertices of one ring: an edge
+    a, b = xy[:-1][same], xy[1:][same]
+    normal = np.stack([-(b - a)[:, 1], (b - a)[:, 0]], axis=1)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    p = (a + b) / 2 + offset * normal
+    return p[:, 0], p[:, 1]
+
+
+def exactness_section(ctx: BenchContext) -> list[Row]:
+    """Every zone vertex in its zone; points 1e-9 deg off every edge as shapely says."""
+    index = ctx.index
+    xy, row = shapely.get_coordinates(ctx.zones.gdf.geometry.to_numpy(), return_index=True)
+    checks = {"zone vertices": (xy[:, 0], xy[:, 1], row.astype(np.int32))}
+    for offset in (1e-9, -1e-9):
+        lon, lat = edge_points(ctx.zones, offset)
+        checks[f"edges {offset:+.0e} deg"] = (lon, lat, _shapely_covers(ctx.zones, lon, lat))
+    rows = []
+    for method, (lon, lat, want) in checks.items():
+        ctx.progress(f"exact: {method}")
+        seconds, got = _best_time(lambda lon=lon, lat=lat: index.assign(lon, lat), 1)
+        rows.append(
+            {
+                "section": "exact",
+                "mix": "edges",
+                "method": method,
+                "points": len(lon),
+                "seconds": seconds,
+                "points_per_s": len(lon) / seconds,
+                "ours_vs_method": None,
+                "mismatches": int(np.count_nonzero(got != want)),
+                "inside_share": float(np.mean(got >= 0)),
+                "peak_rss_mb": _peak_rss_mb(),
+                "note": "vertices: against their own zone; edges: against shapely covers",
+            }
+        )
+    return rows
+
+
 #: Section name -> function of the context returning rows; run in this order.
 SECTIONS: dict[str, Callable[[BenchContext], list[Row]]] = {
     "assign": assignment_section,
     "h3": h3_section,
+    "exact": exactness_section,
 }
 
 
@@ -448,6 +497,10 @@ def _share(value: float | None) -> str:
     return "" if value is None else f"{value:.2%}"
 
 
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}x"
+
+
 def format_report(result: dict[str, Any]) -> str:
     """Render a :func:`run_bench` result as a plain-text table."""
     m, ix = result["machine"], result["index"]
@@ -465,7 +518,7 @@ def format_report(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         lines.append(
             f"{r['section']:<8} {r['mix']:<9} {r['method']:<19} {r['points']:>11,} "
-            f"{r['points_per_s'] / 1e6:>9.2f} {r['ours_vs_method']:>7.1f}x "
+            f"{r['points_per_s'] / 1e6:>9.2f} {_ratio(r['ours_vs_method']):>8} "
             f"{r['mismatches']:>8} {_share(r['inside_share']):>7} {r['peak_rss_mb']:>7.0f}"
         )
     notes = dict.fromkeys(f"{r['method']}: {r['note']}" for r in result["rows"])
