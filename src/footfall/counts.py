@@ -79,7 +79,7 @@ def normalise(
         When there is no panel, or it has no day in `baseline` and no `reference`.
     """
     _check_hourly(hourly)
-    factor = _day_factor(_panel_of(hourly, panel), reference, baseline, expand)
+    factor = _day_factor(_panel_of(hourly, panel, required=True), reference, baseline, expand)
     out = hourly.copy()
     out["normalised"] = out["passages"].to_numpy(float) * factor.reindex(
         _local_days(out["hour"])
@@ -133,9 +133,7 @@ def daily_passages(
     the last day of `hourly`.
     """
     _check_hourly(hourly)
-    panel = hourly.attrs.get("panel") if panel is None else panel
-    if panel is None and normalise:
-        _panel_of(hourly, panel)  # raises with the remedy
+    panel = _panel_of(hourly, panel, required=normalise)
     days = _local_days(hourly["hour"])
     raw = hourly.groupby([hourly["zone_id"].to_numpy(), days])["passages"].sum()
     table = raw.unstack(0, fill_value=0).astype(float)
@@ -304,9 +302,11 @@ def _check_hourly(hourly: pd.DataFrame) -> None:
         )
 
 
-def _panel_of(hourly: pd.DataFrame, panel: pd.DataFrame | None) -> pd.DataFrame:
+def _panel_of(
+    hourly: pd.DataFrame, panel: pd.DataFrame | None, *, required: bool
+) -> pd.DataFrame | None:
     panel = hourly.attrs.get("panel") if panel is None else panel
-    if panel is None:
+    if panel is None and required:
         raise InputError(
             "no panel table to normalise by: read the hourly table with ff.read_hourly "
             "(it reads <name>.panel.parquet beside it), pass panel=, or opt out with "

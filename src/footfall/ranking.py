@@ -427,7 +427,7 @@ def eligibility(
                 why.append("population unknown")
             elif row["population"] >= max_population:
                 why.append(f"population {int(row['population']):,} >= {max_population:,}")
-        region, dep = _plain(row["region"]), str(row["department"] or "").upper()
+        region, dep = _plain(row["region"]), _plain(row["department"]).upper()
         if exclude_ile_de_france and (region == "ile-de-france" or dep in _IDF_DEPARTMENTS):
             why.append("in Île-de-France")
         if exclude_overseas and (region in _OVERSEAS_REGIONS or dep[:2] in ("97", "98")):
@@ -496,8 +496,8 @@ def _true(value: Any) -> bool:
 
 
 def _plain(text: Any) -> str:
-    """Lower-case, accent-free, so "Île-de-France" matches "ile-de-france"."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
+    """Lower-case, accent-free, so "Île-de-France" matches "ile-de-france" ("" for null)."""
+    if text is None or pd.isna(text):
         return ""
     decomposed = unicodedata.normalize("NFKD", str(text))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
