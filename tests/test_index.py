@@ -319,3 +319,10 @@ def test_concurrent_calls_from_threads(synthetic, index):
         got = list(pool.map(lambda b: index.assign(*b), batches))
     for (lon, lat), g in zip(batches, got, strict=True):
         np.testing.assert_array_equal(g, reference(synthetic, lon, lat))
+
+
+def test_non_numeric_series_and_arrow_are_clear_errors(index):
+    with pytest.raises(InputError, match="lat: not numeric"):
+        index.assign(pd.Series([1.0]), pd.Series(["north"]))
+    with pytest.raises(InputError, match="lon: not numeric"):
+        index.assign(pa.chunked_array([["x"]]), pa.array([1.0]))

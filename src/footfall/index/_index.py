@@ -139,7 +139,7 @@ class ZoneIndex:
         >>> index.assign([], [])  # doctest: +SKIP
         array([], dtype=int32)
         """
-        scalar = np.ndim(lon) == 0 and np.ndim(lat) == 0 and not hasattr(lon, "chunks")
+        scalar = np.ndim(lon) == 0 and np.ndim(lat) == 0 and not hasattr(lon, "combine_chunks")
         x = _as_float_array(lon, "lon")
         y = _as_float_array(lat, "lat")
         if len(x) != len(y):
@@ -158,13 +158,13 @@ class ZoneIndex:
 
 def _as_float_array(values: Any, name: str) -> np.ndarray:
     """View ``values`` as a 1-d numpy numeric array (no copy when it already is one)."""
-    if hasattr(values, "chunks") and hasattr(values, "num_chunks"):  # pyarrow ChunkedArray
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if hasattr(values, "to_numpy") and not isinstance(values, pd.Series | np.ndarray):
-        values = values.to_numpy(zero_copy_only=False)  # pyarrow Array: nulls become NaN
-    if isinstance(values, pd.Series):
-        values = values.to_numpy(dtype=np.float64, na_value=np.nan)
     try:
+        if hasattr(values, "combine_chunks"):  # pyarrow ChunkedArray
+            values = values.combine_chunks()
+        if isinstance(values, pd.Series):
+            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+            values = values.to_numpy(zero_copy_only=False)  # pyarrow Array: nulls become NaN
         arr = np.atleast_1d(np.asarray(values))
         if arr.dtype.kind not in "fiu":
             arr = arr.astype(np.float64)
