@@ -1,0 +1,197 @@
+"""``footfall count`` end to end: outputs, resume after a real kill, bad files, privacy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import footfall as ff
+from footfall.cli import cli
+from footfall.simulate import simulate
+from footfall.testing import assert_hourly_equal
+from test_hourly import TOWNS, ZONES_DIR, small_zones
+
+FOOTFALL = str(Path(sys.executable).parent / "footfall")
+
+
+@pytest.fixture(scope="module")
+def zones_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("zones")
+    for insee in TOWNS:
+        shutil.copy(next(ZONES_DIR.glob(f"{insee}-*.geojson")), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    """Ninety days over a spring DST change, many day files: enough to kill a run midway."""
+    out = tmp_path_factory.mktemp("sim") / "pings"
+    return simulate(small_zones(), "2020-03-01", "2020-05-29", out, seed=3, devices=12_000)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(sim, zones_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "hourly.parquet"
+    result = CliRunner().invoke(cli, ["count", str(sim.pings), "--zones", str(zones_dir),
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_outputs_manifest_and_accounting(sim, uninterrupted):
+    hourly = ff.read_hourly(uninterrupted)
+    assert list(hourly.columns) == ["zone_id", "hour", "passages", "pings"]
+    assert hourly["passages"].dtype == np.int64 and hourly["pings"].dtype == np.int64
+    assert str(hourly["hour"].dt.tz) == "Europe/Paris"
+    assert hourly.equals(hourly.sort_values(["zone_id", "hour"], ignore_index=True))
+    # the simulator's planted passages are recovered exactly
+    per_zone = hourly.groupby("zone_id")["passages"].sum()
+    assert per_zone.to_dict() == sim.truth_zones.set_index("zone_id")["passages"].to_dict()
+    panel = ff.read_panel(uninterrupted)
+    assert panel["active_devices"].tolist() == sim.truth_days["active_devices"].tolist()
+    assert panel["day"].tolist() == sim.truth_days["day"].tolist()
+    m = hourly.attrs["manifest"]
+    acc = m["accounting"]
+    assert acc["rows_read"] == sim.rows
+    assert acc["rows_read"] == acc["rows_in_zone"] + acc["rows_outside"] + acc["rows_quarantined"]
+    assert all(acc["quarantined"][r] > 0 for r in acc["quarantined"] if r != "bad_timestamp")
+    assert acc["rows_in_zone"] == hourly["pings"].sum()
+    assert len(m["inputs"]) == len(sim.truth_days)
+    assert all(len(i["sha256"]) == 64 and i["size"] > 0 for i in m["inputs"])
+    assert m["zones"]["hash"] == small_zones().hash
+    assert m["parameters"]["tz"] == "Europe/Paris" and "numpy" in m["versions"]
+    quarantine = pq.read_table(uninterrupted.with_name("hourly.quarantine.parquet"))
+    assert quarantine.num_rows == acc["rows_quarantined"]
+    assert not uninterrupted.with_name("hourly.checkpoints").exists()
+
+
+def test_no_device_identifier_in_any_output(sim, uninterrupted):
+    ids = pq.read_table(sim.pings, columns=["device_id"]).column(0).drop_null().to_numpy()
+    ids = np.unique(ids)
+    outputs = list(uninterrupted.parent.iterdir())
+    assert {p.name for p in outputs} == {
+        "hourly.parquet", "hourly.panel.parquet", "hourly.quarantine.parquet",
+        "hourly.manifest.json",
+    }  # fmt: skip
+    id_bytes = {int(i).to_bytes(8, "little") for i in ids[:: max(1, len(ids) // 3000)]}
+    id_text = {str(i).encode() for i in ids}
+    for path in outputs:
+        data = path.read_bytes()
+        assert not any(b in data for b in id_bytes), path
+        found = [t for t in id_text if t in data]
+        assert not found, (path, found[:3])
+
+
+def test_resume_after_sigkill_gives_the_same_output(sim, zones_dir, uninterrupted, tmp_path):
+    out = tmp_path / "hourly.parquet"
+    args = [FOOTFALL, "count", str(sim.pings), "--zones", str(zones_dir), "--out", str(out),
+            "--workers", "1", "-q"]  # fmt: skip
+    proc = subprocess.Popen(args)
+    run_dir = out.with_name("hourly.checkpoints")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = [p for p in run_dir.glob("*/*") if (p / "meta.json").exists()]
+        if len(done) >= 5:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not out.exists()  # never a half-written output
+    finished = [p for p in run_dir.glob("*/*") if (p / "meta.json").exists()]
+    assert 5 <= len(finished) < len(sim.truth_days)
+    # Proof of reuse: a copy of the checkpoints with one tampered count shows it.
+    tampered = tmp_path / "tampered.parquet"
+    shutil.copytree(run_dir, tampered.with_name("tampered.checkpoints"))
+    victim = next(p for p in finished if np.load(p / "visit_pings.npy").size)
+    victim = tampered.with_name("tampered.checkpoints") / victim.relative_to(run_dir)
+    pings = np.load(victim / "visit_pings.npy")
+    pings[0] += 1000
+    np.save(victim / "visit_pings.npy", pings)
+    subprocess.run([*args[:6], str(tampered), *args[7:]], check=True)
+    assert (
+        ff.read_hourly(tampered)["pings"].sum()
+        == ff.read_hourly(uninterrupted)["pings"].sum() + 1000
+    )
+
+    subprocess.run(args, check=True)
+    resumed = ff.read_hourly(out)
+    reference = ff.read_hourly(uninterrupted)
+    assert_hourly_equal(resumed, reference, check_panel=True)
+    for m in (resumed.attrs["manifest"], reference.attrs["manifest"]):
+        m.pop("created_utc"), m.pop("outputs"), m.pop("argv")
+    assert resumed.attrs["manifest"] == reference.attrs["manifest"]
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out.with_name("hourly.quarantine.parquet")),
+        pd.read_parquet(uninterrupted.with_name("hourly.quarantine.parquet")),
+    )
+    assert not run_dir.exists()
+
+
+def test_bad_files_fail_clearly_or_are_skipped(sim, zones_dir, uninterrupted, tmp_path):
+    pings = tmp_path / "pings"
+    shutil.copytree(sim.pings, pings)
+    good = sorted(pings.glob("day=*/*.parquet"))
+    (pings / "day=2020-06-01").mkdir()
+    bad = pings / "day=2020-06-01" / "part-0.parquet"
+    bad.write_bytes(os.urandom(2000))
+    truncated = good[10]
+    truncated.write_bytes(truncated.read_bytes()[:-300])
+    runner = CliRunner()
+    out = tmp_path / "h.parquet"
+    result = runner.invoke(cli, ["count", str(pings), "--zones", str(zones_dir), "--out", str(out)])
+    assert result.exit_code != 0
+    assert "unreadable ping file" in result.output and "--skip-bad-files" in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert not out.exists()
+    result = runner.invoke(cli, ["count", str(pings), "--zones", str(zones_dir), "--out", str(out),
+                                 "--skip-bad-files"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    skipped = json.loads(out.with_name("h.manifest.json").read_text())["skipped_files"]
+    assert sorted(s["path"] for s in skipped) == sorted([str(bad), str(truncated)])
+    # the same as counting the good files only
+    expected = ff.count_passages([p for p in good if p != truncated], small_zones())
+    assert_hourly_equal(ff.read_hourly(out), expected, check_panel=True)
+
+
+def test_cli_messages_quiet_and_bad_options(sim, zones_dir, tmp_path):
+    runner = CliRunner()
+    one_day = sorted(sim.pings.glob("day=*/*.parquet"))[0]
+    base = ["count", str(one_day), "--zones", str(zones_dir), "--out", str(tmp_path / "h.parquet")]
+    result = runner.invoke(cli, base)
+    assert result.exit_code == 0 and "rows:" in result.output and "zone-hours" in result.output
+    assert runner.invoke(cli, [*base, "-q"]).output == ""
+    for extra, message in [
+        (["--tz", "Mars/Olympus"], "time zone 'Mars/Olympus' is unknown"),
+        (["--device-col", "uid"], "no column 'uid'"),
+        (["--since", "2030-01-01", "--until", "2020-01-01"], "end is not after the start"),
+    ]:
+        result = runner.invoke(cli, [*base, *extra])
+        assert result.exit_code != 0 and message in result.output, result.output
+        assert "Traceback" not in result.output
+    result = runner.invoke(cli, ["count", str(one_day), "--zones", str(tmp_path / "no"),
+                                 "--out", str(tmp_path / "x.parquet")])  # fmt: skip
+    assert result.exit_code != 0 and "no such file" in result.output
+
+
+def test_progress_bar_and_csv_input(sim, tmp_path, capsys):
+    one_day = sorted(sim.pings.glob("day=*/*.parquet"))[5]
+    csv = tmp_path / "day.csv"
+    pd.read_parquet(one_day).to_csv(csv, index=False)
+    a = ff.count_passages(csv, small_zones(), progress=True)
+    b = ff.count_passages(one_day, small_zones())
+    assert_hourly_equal(a, b, check_panel=True)
+    captured = capsys.readouterr()
+    assert "rows" in captured.out + captured.err
