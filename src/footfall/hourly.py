@@ -75,7 +75,7 @@ __all__ = [
     "read_panel",
 ]
 
-_ENGINES = ("local",)
+_ENGINES = ("local", "dask")
 # What reading a corrupt or unreadable file raises (pyarrow's errors included).
 _BAD_FILE = (OSError, pa.ArrowException, UnicodeDecodeError, csv.Error)
 _HOUR_MASK = np.int64(0xFFFFFFFF)
@@ -498,26 +498,44 @@ def _load_meta(directory: Path, fragment: Fragment) -> dict[str, Any] | None:
     return meta if meta.get("key") == fragment.key else None
 
 
+Slices = list[tuple[Path, list[int]]]
+
+
+def range_slices(done: list[tuple[Path, dict[str, Any]]], kind: str) -> list[Slices]:
+    """Per reduce range of `kind` (``"visit"`` or ``"panel"``), its slices of the checkpoints."""
+    by_range: dict[int, Slices] = {}
+    for directory, meta in done:
+        for r, bounds in meta[f"{kind}_ranges"].items():
+            by_range.setdefault(int(r), []).append((directory, bounds))
+    return [by_range[r] for r in sorted(by_range)]
+
+
+def reduce_slices(kind: str, slices: Slices) -> tuple[np.ndarray, ...]:
+    """REDUCE one range from its checkpoint slices: :func:`count_visits` or :func:`count_panel`."""
+    names = _VISIT_FIELDS if kind == "visit" else ("panel_day", "panel_device")
+    arrays = [
+        np.concatenate([np.load(d / f"{n}.npy", mmap_mode="r")[s:e] for d, (s, e) in slices])
+        for n in names
+    ]
+    return count_visits(*arrays) if kind == "visit" else count_panel(*arrays)
+
+
 def _reduce_on_disk(
     done: list[tuple[Path, dict[str, Any]]], zone_ids: Sequence[str], tz: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reduce checkpointed partials one range at a time (memory: one range)."""
+    visits = [reduce_slices("visit", s) for s in range_slices(done, "visit")]
+    panel = [reduce_slices("panel", s) for s in range_slices(done, "panel")]
+    return assemble(visits, panel, zone_ids, tz)
 
-    def gather(kind: str, names: Sequence[str]) -> Iterable[list[np.ndarray]]:
-        by_range: dict[int, list[tuple[Path, list[int]]]] = {}
-        for directory, meta in done:
-            for r, bounds in meta[f"{kind}_ranges"].items():
-                by_range.setdefault(int(r), []).append((directory, bounds))
-        for r in sorted(by_range):
-            yield [
-                np.concatenate(
-                    [np.load(d / f"{n}.npy", mmap_mode="r")[s:e] for d, (s, e) in by_range[r]]
-                )
-                for n in names
-            ]
 
-    visits = [count_visits(*arrays) for arrays in gather("visit", _VISIT_FIELDS)]
-    panel = [count_panel(*arrays) for arrays in gather("panel", ("panel_day", "panel_device"))]
+def assemble(
+    visits: Sequence[tuple[np.ndarray, ...]],
+    panel: Sequence[tuple[np.ndarray, ...]],
+    zone_ids: Sequence[str],
+    tz: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate reduced ranges into the ``(hourly, panel)`` tables."""
     cat = lambda parts, i, dtype: (  # noqa: E731
         np.concatenate([p[i] for p in parts]) if parts else np.empty(0, dtype)
     )
@@ -582,31 +600,42 @@ def _run_key(zone_hash: str, spec: CountSpec) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def list_file(path: Path, spec: CountSpec, skip_bad_files: bool) -> list[Fragment] | str:
+    """Fragments of one input file; an unreadable one raises, or gives its error to skip it."""
+    try:
+        return list_fragments(path, spec.columns)
+    except InputError:
+        raise
+    except _BAD_FILE as exc:
+        if not skip_bad_files:
+            raise _unreadable(path, exc) from exc
+        return str(exc)
+
+
+def _unreadable(path: Path | str, exc: Exception) -> InputError:
+    return InputError(f"{path}: unreadable ping file ({exc}); use --skip-bad-files to go on")
+
+
+def collect_fragments(
+    files: Sequence[Path], results: Iterable[list[Fragment] | str]
+) -> tuple[list[Fragment], list[dict[str, str]]]:
+    """Gather :func:`list_file` results: every fragment, and the skipped files."""
+    fragments, skipped = [], []
+    for path, result in zip(files, results, strict=True):
+        if isinstance(result, str):
+            skipped.append({"path": str(path), "error": result})
+        else:
+            fragments += result
+    return fragments, skipped
+
+
 def _list_inputs(
     files: list[Path], spec: CountSpec, skip_bad_files: bool, workers: int
 ) -> tuple[list[Fragment], list[dict[str, str]]]:
     """Fragments of every file (hashing in threads); bad files raise or are recorded."""
-
-    def one(path: Path) -> list[Fragment] | str:
-        try:
-            return list_fragments(path, spec.columns)
-        except InputError:
-            raise
-        except _BAD_FILE as exc:
-            if not skip_bad_files:
-                raise InputError(
-                    f"{path}: unreadable ping file ({exc}); use --skip-bad-files to go on"
-                ) from exc
-            return str(exc)
-
-    fragments, skipped = [], []
     with ThreadPoolExecutor(workers) as pool:
-        for path, result in zip(files, pool.map(one, files), strict=True):
-            if isinstance(result, str):
-                skipped.append({"path": str(path), "error": result})
-            else:
-                fragments += result
-    return fragments, skipped
+        results = list(pool.map(lambda path: list_file(path, spec, skip_bad_files), files))
+    return collect_fragments(files, results)
 
 
 def _engine_local(
@@ -624,26 +653,16 @@ def _engine_local(
     failed: dict[str, str] = {}
 
     def one(i: int) -> tuple[Path, dict[str, Any]] | None:
-        frag = fragments[i]
-        directory = workdir / f"{i:06d}-{hashlib.sha256(frag.key.encode()).hexdigest()[:16]}"
-        meta = _load_meta(directory, frag)
-        if meta is not None:  # finished by an earlier, interrupted run
-            progress.file_done(meta["accounting"]["rows_read"])
-            return directory, meta
-        if frag.path in failed:
+        if fragments[i].path in failed:
             return None
-        try:
-            meta = _map_fragment(frag, assigner, spec, directory, batch_rows, progress.rows)
-        except InputError:
-            raise
-        except _BAD_FILE as exc:
-            if not skip_bad_files:
-                raise InputError(
-                    f"{frag.path}: unreadable ping file ({exc}); use --skip-bad-files to go on"
-                ) from exc
-            failed[frag.path] = str(exc)
+        result = map_fragment(
+            i, fragments[i], assigner, spec, workdir, batch_rows, skip_bad_files, progress.rows
+        )
+        if isinstance(result, str):
+            failed[fragments[i].path] = result
             return None
-        progress.file_done()
+        directory, meta, resumed = result
+        progress.file_done(meta["accounting"]["rows_read"] if resumed else 0)
         return directory, meta
 
     with ThreadPoolExecutor(workers) as pool:
@@ -651,6 +670,64 @@ def _engine_local(
     # A file that failed anywhere is skipped whole, so its rows are not half counted.
     done = [r for r in results if r is not None and r[1]["path"] not in failed]
     return done, [{"path": p, "error": e} for p, e in failed.items()]
+
+
+class _LocalEngine:
+    """The local engine: threads on this machine (the numba kernels release the GIL).
+
+    An engine lists the inputs, maps fragments to checkpoints and reduces the ranges;
+    :class:`footfall.dask_engine.DaskEngine` does the same steps on a Dask cluster.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int | None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+
+    def __enter__(self) -> _LocalEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def list_inputs(self, files, spec, skip_bad_files):  # noqa: D102 - see the class
+        return _list_inputs(files, spec, skip_bad_files, self.workers)
+
+    def map_fragments(self, fragments, assigner, spec, workdir, **options):  # noqa: D102
+        return _engine_local(fragments, assigner, spec, workdir, workers=self.workers, **options)
+
+    def reduce(self, done, zone_ids, tz):  # noqa: D102
+        return _reduce_on_disk(done, zone_ids, tz)
+
+
+def map_fragment(
+    i: int,
+    fragment: Fragment,
+    assigner: Any,
+    spec: CountSpec,
+    workdir: Path,
+    batch_rows: int,
+    skip_bad_files: bool,
+    on_rows: Callable[[int], None] = lambda n: None,
+) -> tuple[Path, dict[str, Any], bool] | str:
+    """Map fragment `i` into its checkpoint under `workdir`, or reuse a finished one.
+
+    Returns ``(directory, meta, resumed)``, or the error of an unreadable file when
+    `skip_bad_files` (else it raises :class:`InputError`). Any engine calls this.
+    """
+    directory = workdir / f"{i:06d}-{hashlib.sha256(fragment.key.encode()).hexdigest()[:16]}"
+    meta = _load_meta(directory, fragment)
+    if meta is not None:  # finished by an earlier, interrupted run
+        return directory, meta, True
+    try:
+        meta = _map_fragment(fragment, assigner, spec, directory, batch_rows, on_rows)
+    except InputError:
+        raise
+    except _BAD_FILE as exc:
+        if not skip_bad_files:
+            raise _unreadable(fragment.path, exc) from exc
+        return str(exc)
+    return directory, meta, False
 
 
 def _dataframe_fragment(df: pd.DataFrame, spec: CountSpec) -> pa.Table:
@@ -669,7 +746,8 @@ def count_passages(
     out: str | os.PathLike | None = None,
     columns: Columns | dict[str, str] | None = None,
     window: tuple[str, str] = DEFAULT_WINDOW,
-    engine: Literal["local"] = "local",
+    engine: Literal["local", "dask"] = "local",
+    client: Any = None,
     index: Any = None,
     skip_bad_files: bool = False,
     workers: int | None = None,
@@ -695,14 +773,18 @@ def count_passages(
         Input column names, e.g. ``{"device": "uid", "time": "ts"}``.
     window : (str, str)
         Plausible UTC timestamps; rows outside are quarantined.
-    engine : {"local"}
-        The local engine (threads on one machine).
+    engine : {"local", "dask"}
+        ``"local"``: threads on this machine. ``"dask"``: Dask workers read, map and
+        reduce (see :class:`footfall.dask_engine.DaskEngine`); same result.
+    client : distributed.Client or str, optional
+        With ``engine="dask"``: a client, or a scheduler address
+        (``"tcp://host:8786"``); by default a LocalCluster of `workers` processes.
     index : ZoneIndex, optional
         A prebuilt index of `zones` (anything with ``assign(lon, lat)``).
     skip_bad_files : bool
         Skip unreadable input files and record them in the manifest instead of failing.
     workers : int, optional
-        Threads (default: the number of CPUs).
+        Threads, or Dask worker processes of a LocalCluster (default: the CPUs).
     batch_rows : int
         Rows per read batch (memory grows with it).
     progress : bool
@@ -744,7 +826,6 @@ def count_passages(
 
         index = ZoneIndex(zones)
     zone_ids = list(zones.zone_ids)
-    workers = workers or os.cpu_count() or 1
 
     if isinstance(pings, pd.DataFrame):
         part = map_batch(_dataframe_fragment(pings, spec), index, spec, source="<DataFrame>")
@@ -755,8 +836,33 @@ def count_passages(
             hourly, panel, zones, spec, inputs, accounting, skipped, quarantine, out, engine
         )
 
+    if engine == "dask":
+        from footfall.dask_engine import DaskEngine
+
+        runner = DaskEngine(client, workers)
+    else:
+        runner = _LocalEngine(workers)
+    with runner:
+        return _count_files(
+            pings, zones, index, spec, runner, out, skip_bad_files, batch_rows, progress
+        )
+
+
+def _count_files(
+    pings: str | os.PathLike | Sequence[str | os.PathLike],
+    zones: Any,
+    index: Any,
+    spec: CountSpec,
+    runner: Any,
+    out: str | os.PathLike | None,
+    skip_bad_files: bool,
+    batch_rows: int,
+    progress: bool,
+) -> pd.DataFrame:
+    """List, map and reduce the input files with an engine (`runner`); write the outputs."""
+    engine = runner.name
     files = find_files(pings)
-    fragments, skipped = _list_inputs(files, spec, skip_bad_files, workers)
+    fragments, skipped = runner.list_inputs(files, spec, skip_bad_files)
     if out is not None:
         workdir = beside(out, "checkpoints", "") / _run_key(zones.hash, spec)
         if workdir.parent.exists():  # drop checkpoints of other parameters
@@ -774,18 +880,17 @@ def count_passages(
         rows = [f.rows for f in fragments]
         total = None if any(r is None for r in rows) else sum(rows)
         with _Progress(progress, total, len(fragments)) as bar:
-            done, failed = _engine_local(
+            done, failed = runner.map_fragments(
                 fragments,
                 index,
                 spec,
                 wd,
                 skip_bad_files=skip_bad_files,
-                workers=workers,
                 batch_rows=batch_rows,
                 progress=bar,
             )
         skipped += failed
-        hourly, panel = _reduce_on_disk(done, zone_ids, tz)
+        hourly, panel = runner.reduce(done, list(zones.zone_ids), spec.tz)
         accounting = _new_accounting()
         for _, meta in done:
             _add_accounting(accounting, meta["accounting"])
