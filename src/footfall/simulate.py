@@ -322,7 +322,7 @@ def _truth(
     days: pd.DatetimeIndex, active: np.ndarray, expected: np.ndarray, params: dict[str, Any]
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Truth metadata, and per zone the expected resilience and monthly passages."""
-    windows = {k: (a, days[-1].strftime("%Y-%m-%d") if b == "end" else b)
+    windows = {k: [a, days[-1].strftime("%Y-%m-%d") if b == "end" else b]
                for k, (a, b) in WINDOWS.items()}  # fmt: skip
 
     def within(name: str) -> np.ndarray:
@@ -337,7 +337,7 @@ def _truth(
                 np.full(expected.shape[1], np.nan) for k in windows}  # fmt: skip
     meta = {
         "windows": windows,
-        "reference_active_devices": float(reference),
+        "reference_active_devices": float(reference) if base_days.any() else None,
         "units": (
             "monthly_passages: mean expected daily passages, normalised to the mean active "
             "devices of the baseline window (passages * reference / active_devices), "
