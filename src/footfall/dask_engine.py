@@ -43,9 +43,6 @@ from footfall.ingest import Fragment
 
 __all__ = ["DaskEngine", "local_cluster"]
 
-#: Seconds to wait for a scheduler, or for the workers of a new LocalCluster.
-CONNECT_TIMEOUT = 30
-
 
 def local_cluster(workers: int | None = None, **options: Any) -> Any:
     """Start a :class:`distributed.LocalCluster` of worker processes sized to this machine.
@@ -123,9 +120,9 @@ class DaskEngine:
             if given is None:
                 cluster = local_cluster(self._workers)
                 self._owned.append(cluster)
-                self.client = Client(cluster, timeout=CONNECT_TIMEOUT)
-            else:
-                self.client = Client(given, timeout=CONNECT_TIMEOUT)
+                self.client = Client(cluster)
+            else:  # waits up to Dask's distributed.comm.timeouts.connect
+                self.client = Client(given)
         except OSError as exc:
             self.__exit__()
             where = "a LocalCluster" if given is None else f"the scheduler at {given!r}"

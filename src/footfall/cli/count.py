@@ -56,7 +56,23 @@ __all__ = ["count"]
     help="Skip unreadable files (recorded in the manifest) instead of failing.",
 )
 @click.option(
-    "--workers", type=click.IntRange(min=1), default=None, help="Threads (default: all CPUs)."
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: threads on this machine; dask: a Dask cluster (same result).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --engine dask).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads, or Dask worker processes of the LocalCluster (default: all CPUs).",
 )
 @quiet_option
 def count(
@@ -72,6 +88,8 @@ def count(
     since: str,
     until: str,
     skip_bad_files: bool,
+    engine: str,
+    scheduler: str | None,
     workers: int | None,
     quiet: bool,
 ) -> None:
@@ -90,6 +108,8 @@ def count(
         columns=Columns(device_col, time_col, lat_col, lon_col, accuracy_col),
         window=(since, until),
         skip_bad_files=skip_bad_files,
+        engine="dask" if scheduler else engine,
+        client=scheduler,
         workers=workers,
         progress=not quiet and sys.stderr.isatty(),
     )

@@ -1,0 +1,283 @@
+"""The Dask engine gives the local engine's output, row for row, on real Dask clusters."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from distributed import Client
+
+import footfall as ff
+from footfall.cli import cli
+from footfall.dask_engine import local_cluster
+from footfall.errors import InputError
+from footfall.hourly import read_hourly
+from footfall.manifest import beside, read_manifest
+from footfall.simulate import simulate
+from footfall.testing import assert_hourly_equal
+from footfall.zones import ZoneSet
+
+ZONES_DIR = Path(__file__).resolve().parents[1] / "zones"
+DASK_BIN = Path(sys.executable).with_name("dask")
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def zone_file(tmp_path_factory):
+    gdf = ff.read_zones(ZONES_DIR).gdf
+    path = tmp_path_factory.mktemp("zones") / "zones.geojson"
+    ff.write_zones(ZoneSet(gdf.iloc[::85].reset_index(drop=True)), path, by_town=False)
+    return path  # 5 real towns
+
+
+@pytest.fixture(scope="module")
+def zones(zone_file):
+    return ff.read_zones(zone_file)
+
+
+@pytest.fixture(scope="module")
+def pings(zones, tmp_path_factory):
+    """Three months across the autumn DST change, shuffled over files of both formats.
+
+    Rows are shuffled over the files, so every zone-hour and every device-day is spread
+    over several partitions (and exact duplicate rows land in different files).
+    """
+    root = tmp_path_factory.mktemp("dask")
+    sim = simulate(zones, "2020-09-10", "2020-11-20", root / "sim", seed=11, devices=300)
+    table = pq.read_table(sim.pings, partitioning=None)
+    table = table.take(np.random.default_rng(0).permutation(table.num_rows))
+    shuffled = root / "shuffled"
+    shuffled.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(table.num_rows), 5)):
+        chunk = table.take(part)
+        if i == 4:  # CSV too: epoch milliseconds as text
+            ms = chunk.column("timestamp").cast(pa.int64())
+            pcsv.write_csv(chunk.set_column(1, "timestamp", ms), shuffled / f"part-{i}.csv")
+        else:
+            pq.write_table(chunk, shuffled / f"part-{i}.parquet", row_group_size=4000)
+    return shuffled
+
+
+@pytest.fixture(scope="module")
+def local(pings, zones):
+    return ff.count_passages(pings, zones, engine="local")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with local_cluster(2) as cluster, Client(cluster) as c:
+        yield c
+
+
+def assert_same_count(dask_result, local_result):
+    """Hourly and panel tables equal row for row, and the same row accounting."""
+    pd.testing.assert_frame_equal(dask_result, local_result)
+    pd.testing.assert_frame_equal(dask_result.attrs["panel"], local_result.attrs["panel"])
+    accounting = [r.attrs["manifest"]["accounting"] for r in (dask_result, local_result)]
+    assert accounting[0] == accounting[1]
+
+
+def test_local_cluster_of_two_processes_equals_local(client, pings, zones, local):
+    assert len(client.scheduler_info()["workers"]) == 2
+    result = ff.count_passages(pings, zones, engine="dask", client=client)
+    assert_same_count(result, local)
+    assert result.attrs["manifest"]["parameters"]["engine"] == "dask"
+    # the input really spans months and the repeated autumn hour
+    hours = result["hour"]
+    assert hours.dt.month.nunique() == 3
+    assert (hours.dt.strftime("%Y-%m-%d %H%z") == "2020-10-25 02+0100").any()
+    assert (hours.dt.strftime("%Y-%m-%d %H%z") == "2020-10-25 02+0200").any()
+
+
+def test_exact_against_brute_force(client, pings, zones):
+    """Distinct devices per zone-hour and per day, from every row at once (pandas)."""
+    result = ff.count_passages(pings, zones, engine="dask", client=client)
+    rows = ff.read_pings(pings)
+    rows = rows[rows["reason"] == ""]
+    rows["zone"] = ff.ZoneIndex(zones).assign(rows["lon"].to_numpy(), rows["lat"].to_numpy())
+    # a local hour is a UTC hour (whole-hour offsets), and the UTC hour names the repeated one
+    inside = rows[rows["zone"] >= 0].assign(hour=rows["timestamp"].dt.floor("h"))
+    brute = (
+        inside.groupby(["zone", "hour"])
+        .agg(passages=("device", "nunique"), pings=("device", "size"))
+        .reset_index()
+    )
+    brute["zone_id"] = np.asarray(zones.zone_ids, dtype=object)[brute["zone"]]
+    assert_hourly_equal(result, brute)
+    assert result["passages"].sum() < result["pings"].sum()  # devices ping several times
+    days = rows["timestamp"].dt.tz_convert("Europe/Paris").dt.tz_localize(None).dt.normalize()
+    active = rows.groupby(days)["device"].nunique()
+    panel = result.attrs["panel"].set_index("day")["active_devices"]
+    pd.testing.assert_series_equal(panel, active, check_names=False, check_index_type=False)
+
+
+def test_outputs_and_manifest_on_disk(client, pings, zones, local, tmp_path):
+    out = tmp_path / "hourly.parquet"
+    ff.count_passages(pings, zones, engine="dask", client=client, out=out)
+    assert_hourly_equal(read_hourly(out), local, check_panel=True)
+    manifest = read_manifest(beside(out, "manifest", "json"))
+    assert manifest["accounting"] == local.attrs["manifest"]["accounting"]
+    assert sorted(Path(i["path"]).name for i in manifest["inputs"]) == sorted(
+        p.name for p in pings.iterdir()
+    )
+    quarantine = pq.read_table(beside(out, "quarantine")).to_pandas()
+    assert len(quarantine) == manifest["accounting"]["rows_quarantined"] > 0
+    assert not beside(out, "checkpoints", "").exists()
+
+
+def test_resumes_from_local_checkpoints(client, pings, zones, local, tmp_path):
+    """A run cut short under the local engine resumes under Dask, reusing its checkpoints."""
+    out = tmp_path / "hourly.parquet"
+    out.mkdir()  # the final write fails, after every fragment is checkpointed
+    with pytest.raises(OSError):
+        ff.count_passages(pings, zones, out=out)
+    out.rmdir()
+    (workdir,) = beside(out, "checkpoints", "").iterdir()
+    checkpoints = sorted(workdir.iterdir())
+    assert len(checkpoints) == 5
+    shutil.rmtree(checkpoints[0])  # this one was not finished: it is mapped again
+    # Mark a finished one: pings doubled there show that it is reused, not recomputed.
+    marked = checkpoints[1] / "visit_pings.npy"
+    np.save(marked, np.load(marked) * 2)
+    resumed = ff.count_passages(pings, zones, engine="dask", client=client, out=out)
+    assert resumed["passages"].equals(local["passages"])
+    extra = resumed["pings"] - local["pings"]
+    assert (extra >= 0).all() and 0 < extra.sum() < local["pings"].sum()
+    assert not beside(out, "checkpoints", "").exists()
+    again = ff.count_passages(pings, zones, engine="dask", client=client, out=out)
+    assert_same_count(again, local)
+
+
+def test_bad_files_skipped_or_named(client, pings, zones, tmp_path):
+    inputs = tmp_path / "inputs"
+    shutil.copytree(pings, inputs)
+    (inputs / "part-9.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(InputError, match=r"part-9\.parquet: unreadable ping file"):
+        ff.count_passages(inputs, zones, engine="dask", client=client)
+    skipped = ff.count_passages(inputs, zones, engine="dask", client=client, skip_bad_files=True)
+    local = ff.count_passages(inputs, zones, skip_bad_files=True)
+    assert_same_count(skipped, local)
+    (bad,) = skipped.attrs["manifest"]["skipped_files"]
+    assert bad["path"].endswith("part-9.parquet")
+    pq.write_table(pa.table({"device_id": [1], "lat": [45.0]}), inputs / "part-9.parquet")
+    with pytest.raises(InputError, match=r"part-9\.parquet: no column 'timestamp'"):
+        ff.count_passages(inputs, zones, engine="dask", client=client)
+
+
+def test_refuses_a_bad_client(pings, zones):
+    with pytest.raises(InputError, match="`client` was 42"):
+        ff.count_passages(pings, zones, engine="dask", client=42)
+
+
+def test_cli_unreachable_scheduler_is_one_line(pings, tmp_path):
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = CliRunner().invoke(
+            cli,
+            ["count", str(pings), "--zones", str(ZONES_DIR / "01053-bourg-en-bresse.geojson"),
+             "--out", str(tmp_path / "h.parquet"), "--scheduler", "tcp://127.0.0.1:9"],
+        )  # fmt: skip
+    assert result.exit_code == 1
+    assert "cannot connect to the scheduler at 'tcp://127.0.0.1:9'" in result.output
+    assert "Traceback" not in result.output
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process group: SIGTERM, then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def dask_cli_cluster(tmp_path):
+    """A real ``dask scheduler`` and ``dask worker`` (2 processes) on 127.0.0.1, free ports."""
+    file = tmp_path / "scheduler.json"
+    common = {"cwd": tmp_path, "start_new_session": True, "stdout": subprocess.DEVNULL,
+              "stderr": subprocess.STDOUT}  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [
+                DASK_BIN,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                file,
+            ],
+            **common,
+        )  # fmt: skip
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists() or not file.read_text().strip():
+            assert procs[0].poll() is None, "dask scheduler exited"
+            assert time.monotonic() < deadline, "dask scheduler did not start"
+            time.sleep(0.2)
+        procs.append(
+            subprocess.Popen(
+                [
+                    DASK_BIN,
+                    "worker",
+                    "--scheduler-file",
+                    file,
+                    "--host",
+                    "127.0.0.1",
+                    "--nworkers",
+                    "2",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--death-timeout",
+                    "30",
+                    "--local-directory",
+                    tmp_path / "work",
+                ],
+                **common,
+            )  # fmt: skip
+        )
+        with Client(scheduler_file=str(file), timeout=30) as c:
+            c.wait_for_workers(2, timeout=60)
+            yield json.loads(file.read_text())["address"]
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def test_cli_on_dask_scheduler_and_workers_equals_local(
+    dask_cli_cluster, pings, zone_file, local, tmp_path
+):
+    assert dask_cli_cluster.startswith("tcp://127.0.0.1:")
+    out = tmp_path / "hourly.parquet"
+    result = CliRunner().invoke(
+        cli,
+        ["count", str(pings), "--zones", str(zone_file), "--out", str(out),
+         "--scheduler", dask_cli_cluster],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"{len(local):,} zone-hours written" in result.output
+    hourly = read_hourly(out)
+    assert_hourly_equal(hourly, local, check_panel=True)
+    manifest = hourly.attrs["manifest"]
+    assert manifest["accounting"] == local.attrs["manifest"]["accounting"]
+    assert manifest["parameters"]["engine"] == "dask"
