@@ -33,7 +33,6 @@ _AP7_ROT_RADS = 0.333473172251832115336090755351601070065900389
 _RES0_U_GNOMONIC = 0.38196601125010500003
 _SQRT7 = 2.6457513110645905905016157536392604257102
 _RSIN60 = 1.1547005383792515290182975610039149112953
-_ONE_SEVENTH = 0.14285714285714285714285714285714285
 
 # Cell index layout: mode (bits 59-62), resolution (52-55), base cell (45-51),
 # then fifteen 3-bit digits, unused ones set to 7.
@@ -41,9 +40,40 @@ _CELL_HEADER = (1 << 59) | ((1 << 45) - 1)
 _K_AXES_DIGIT = 1
 _ROTATE_CCW = np.array([0, 5, 3, 1, 6, 4, 2], dtype=np.int64)
 _ROTATE_CW = np.array([0, 3, 6, 2, 5, 1, 4], dtype=np.int64)
+# Digit of an axial unit vector (da, db), at (da + 1) * 3 + (db + 1); 7: not a unit.
+_AXIAL_DIGIT = np.array([1, 3, 7, 5, 0, 2, 7, 4, 6], dtype=np.int64)
 
-_FACE_SIN_LAT = np.sin(FACE_CENTER_GEO[:, 0])
-_FACE_COS_LAT = np.cos(FACE_CENTER_GEO[:, 0])
+
+def _face_axes() -> np.ndarray:
+    """Compute the unit tangent vectors of each face's hex2d x and y axes, Class II and III.
+
+    The x axis points along the face's i-axis azimuth (rotated by the aperture-7
+    angle on Class III resolutions); y is 90 degrees counter-clockwise from it.
+    """
+    lat, lng = FACE_CENTER_GEO[:, 0], FACE_CENTER_GEO[:, 1]
+    east = np.stack([-np.sin(lng), np.cos(lng), np.zeros(20)], axis=1)
+    north = np.stack([-np.sin(lat) * np.cos(lng), -np.sin(lat) * np.sin(lng), np.cos(lat)], axis=1)
+    axes = np.empty((20, 2, 6))
+    for cls, az in enumerate([FACE_AXIS_AZ0, FACE_AXIS_AZ0 - _AP7_ROT_RADS]):
+        s, c = np.sin(az)[:, None], np.cos(az)[:, None]
+        axes[:, cls, :3] = s * east + c * north  # azimuth az (clockwise from north)
+        axes[:, cls, 3:] = -c * east + s * north  # azimuth az - 90 degrees
+    return axes
+
+
+def _scales() -> np.ndarray:
+    # hex2d units per unit of tan(angle), as h3 computes them
+    out = np.empty(16)
+    for res in range(16):
+        r = 1.0 / _RES0_U_GNOMONIC
+        for _ in range(res):
+            r *= _SQRT7
+        out[res] = r
+    return out
+
+
+_AXES = _face_axes()
+_SCALE = _scales()
 
 
 @njit(cache=True, inline="always")
@@ -55,9 +85,9 @@ def _pos_angle(rads):
 
 
 @njit(cache=True, inline="always")
-def _lround(x):
-    # Half away from zero, as C's lround; x is never exactly .5 here (a multiple of 1/7).
-    return int(x + 0.5) if x >= 0.0 else -int(0.5 - x)
+def _round_seventh(n):
+    # n / 7 rounded to the nearest integer (never a tie): h3's lround(n * (1 / 7))
+    return (2 * n + 7) // 14
 
 
 @njit(cache=True, inline="always")
@@ -179,46 +209,47 @@ def latlng_to_cell(lat, lng, res):
         if d < sqd:
             face = f
             sqd = d
-    # gnomonic projection onto the face, in hex2d units of resolution res
-    r = math.acos(1.0 - sqd / 2.0)
-    if r < _EPSILON:
-        x = 0.0
-        y = 0.0
-    else:
-        dlng = lng - FACE_CENTER_GEO[face, 1]
-        az = math.atan2(
-            cos_lat * math.sin(dlng),
-            _FACE_COS_LAT[face] * vz - _FACE_SIN_LAT[face] * cos_lat * math.cos(dlng),
-        )
-        theta = _pos_angle(FACE_AXIS_AZ0[face] - _pos_angle(az))
-        if res % 2 == 1:
-            theta = _pos_angle(theta - _AP7_ROT_RADS)
-        r = math.tan(r) / _RES0_U_GNOMONIC
-        for _ in range(res):
-            r *= _SQRT7
-        x = r * math.cos(theta)
-        y = r * math.sin(theta)
+    # Gnomonic projection onto the face's tangent plane, q = p / (p.c) - c, read
+    # in the face's hex2d axes: |q| = tan(angle to the centre) and the direction
+    # of q is the azimuth, so this is h3's r = tan(angle), theta = azimuth from
+    # the i-axis, without the trigonometry.
+    cx = FACE_CENTER_POINT[face, 0]
+    cy = FACE_CENTER_POINT[face, 1]
+    cz = FACE_CENTER_POINT[face, 2]
+    dot = vx * cx + vy * cy + vz * cz
+    qx = vx / dot - cx
+    qy = vy / dot - cy
+    qz = vz / dot - cz
+    cls = res % 2
+    x = (qx * _AXES[face, cls, 0] + qy * _AXES[face, cls, 1] + qz * _AXES[face, cls, 2]) * _SCALE[
+        res
+    ]
+    y = (qx * _AXES[face, cls, 3] + qy * _AXES[face, cls, 4] + qz * _AXES[face, cls, 5]) * _SCALE[
+        res
+    ]
     i, j, k = _hex2d_to_ijk(x, y)
 
-    # walk up to the base cell, one digit per resolution
+    # Walk up to the base cell, one digit per resolution. Axial coordinates
+    # (i - k, j - k) do not change under IJK normalisation, so the walk needs none:
+    # parent = round(child / aperture 7), digit = child - centre of the parent.
+    a = i - k
+    b = j - k
     h = _CELL_HEADER | (res << 52)
     for rr in range(res, 0, -1):
-        li, lj, lk = i, j, k
-        ii = i - k
-        jj = j - k
-        if rr % 2 == 1:  # class III: counter-clockwise aperture 7
-            i = _lround((3 * ii - jj) * _ONE_SEVENTH)
-            j = _lround((ii + 2 * jj) * _ONE_SEVENTH)
-            i, j, k = _normalize(i, j, 0)
-            ci, cj, ck = _normalize(3 * i + j, 3 * j + k, i + 3 * k)
+        if rr % 2 == 1:  # Class III: counter-clockwise aperture 7
+            pa = _round_seventh(3 * a - b)
+            pb = _round_seventh(a + 2 * b)
+            ca = 2 * pa + pb
+            cb = 3 * pb - pa
         else:
-            i = _lround((2 * ii + jj) * _ONE_SEVENTH)
-            j = _lround((3 * jj - ii) * _ONE_SEVENTH)
-            i, j, k = _normalize(i, j, 0)
-            ci, cj, ck = _normalize(3 * i + k, i + 3 * j, j + 3 * k)
-        di, dj, dk = _normalize(li - ci, lj - cj, lk - ck)
-        # a normalized unit vector (i, j, k) is the digit 4i + 2j + k
-        h = _set_digit(h, rr, di * 4 + dj * 2 + dk)
+            pa = _round_seventh(2 * a + b)
+            pb = _round_seventh(3 * b - a)
+            ca = 3 * pa - pb
+            cb = pa + 2 * pb
+        h = _set_digit(h, rr, _AXIAL_DIGIT[(a - ca + 1) * 3 + (b - cb + 1)])
+        a = pa
+        b = pb
+    i, j, k = _normalize(a, b, 0)
     if i > 2 or j > 2 or k > 2:
         return 0
     slot = face * 27 + i * 9 + j * 3 + k
