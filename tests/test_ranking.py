@@ -288,3 +288,4 @@ def test_outputs(tmp_path):
     assert "| 1 | Vannes | Bretagne | 53,000 |" in md
     assert "| 80% |" in md
     assert "Mean resilience of these 4 towns: 75%; 3 regions represented; 6 zones" in md
+    assert "Tourist status unknown for 2 of them" in md

@@ -149,12 +149,19 @@ class Palmares:
         )
 
     def summary(self) -> str:
-        """One sentence: mean resilience of the table's towns and regions represented."""
-        return (
+        """Summarise: mean resilience, regions represented, exclusions, unknown tourist status."""
+        text = (
             f"Mean resilience of these {len(self.table)} towns: "
             f"{_percent(self.mean_resilience)}; {len(self.regions)} regions represented; "
             f"{len(self.excluded)} zones not eligible."
         )
+        unknown = int((self.scores.loc[self.table["zone_id"], "tourist"] == "unknown").sum())
+        if unknown:
+            text += (
+                f" Tourist status unknown for {unknown} of them (null flag and no full "
+                "pre-crisis year in the data to measure seasonality): kept."
+            )
+        return text
 
     def to_markdown(self) -> str:
         """Render the table as Markdown, followed by :meth:`summary`."""

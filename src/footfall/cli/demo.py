@@ -27,7 +27,7 @@ def run_demo(
     zones: str | Path = "zones",
     seed: int = 2021,
     devices: int = 4_000,
-    scale: float = 0.3,
+    scale: float = 0.5,
     console: Console | None = None,
 ) -> Palmares:
     """Simulate, count, rank and print the palmarès; return it.
@@ -37,7 +37,7 @@ def run_demo(
     out : path
         Folder for everything the demo writes: ``pings/`` (with the planted truth),
         ``hourly.parquet`` (with its panel and manifest), ``palmares.csv``,
-        ``palmares.md`` and ``palmares.manifest.json``.
+        ``palmares.md``, ``palmares.manifest.json`` and ``report.html`` (with its manifest).
     zones : path
         The zone set (every town is simulated; the filters then pick the eligible ones).
     seed : int
@@ -58,6 +58,7 @@ def run_demo(
     from footfall.cli.rank import show_palmares
     from footfall.hourly import count_passages
     from footfall.ranking import palmares
+    from footfall.report import write_report
     from footfall.simulate import simulate
     from footfall.zones import read_zones
 
@@ -83,6 +84,8 @@ def run_demo(
         upstream=hourly.attrs["manifest"],
     )
     show_palmares(result, console)
+    write_report(hourly, zone_set, out / "report.html")
+    step(f"report: {out / 'report.html'} (map, charts, excluded towns; opens offline)")
     truth = sim.truth_zones.set_index("zone_id")["resilience"]
     error = (result.scores["resilience"] - truth).abs().max()
     step(f"check: every resilience within {100 * error:.1f} points of the planted truth")
@@ -109,7 +112,7 @@ def run_demo(
 @click.option("--seed", type=int, default=2021, show_default=True)
 @click.option("--devices", type=click.IntRange(min=100), default=4_000, show_default=True)
 @click.option(
-    "--scale", type=click.FloatRange(min=0, min_open=True), default=0.3, show_default=True
+    "--scale", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True
 )
 @quiet_option
 def demo(out: Path, zones_path: Path, seed: int, devices: int, scale: float, quiet: bool) -> None:
