@@ -250,33 +250,11 @@ def _unique_pairs(a, b, w):  # pragma: no cover - numba
 
 @njit(nogil=True, cache=True)
 def _group_count(a, w):  # pragma: no cover - numba
-    """Per distinct `a`: the number of rows and the sum of `w`."""
-    n = len(a)
-    cap = 16
-    while cap < 2 * n:
-        cap <<= 1
-    mask = np.uint64(cap - 1)
-    slot = np.full(cap, -1, np.int64)
-    ka = np.empty(n, np.int64)
-    cnt = np.zeros(n, np.int64)
-    ws = np.zeros(n, np.int64)
-    m = 0
-    for i in range(n):
-        h = _hash(a[i], np.uint64(0)) & mask
-        while True:
-            j = slot[h]
-            if j < 0:
-                slot[h] = m
-                ka[m] = a[i]
-                j = m
-                m += 1
-                break
-            if ka[j] == a[i]:
-                break
-            h = (h + np.uint64(1)) & mask
-        cnt[j] += 1
-        ws[j] += w[i]
-    return ka[:m].copy(), cnt[:m].copy(), ws[:m].copy()
+    """Per distinct `a`, in first-seen order: the number of rows and the sum of `w`."""
+    zero = np.zeros(len(a), np.uint64)
+    ka, _, cnt = _unique_pairs(a, zero, np.ones(len(a), np.int64))
+    _, _, ws = _unique_pairs(a, zero, w)  # same first-seen order, so aligned
+    return ka, cnt, ws
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,6 +312,8 @@ def merge_partials(partials: Iterable[Partial]) -> Partial:
     parts = list(partials)
     if not parts:
         return _empty_partial()
+    if len(parts) == 1:  # already unique
+        return parts[0]
     vk, vd, vn = _unique_pairs(
         *(np.concatenate([getattr(p, a) for p in parts]) for a in _VISIT_FIELDS)
     )
