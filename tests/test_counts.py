@@ -271,3 +271,42 @@ def test_daily_matches_brute_force(events, sizes):
             assert (np.isnan(got) and np.isnan(value)) or got == pytest.approx(value)
         else:  # trimmed: outside the first..last covered day
             assert np.isnan(value)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(1, 1000), min_size=20, max_size=20),
+    st.lists(st.integers(0, 30), min_size=20, max_size=20),
+    st.floats(1, 1e6),
+    st.integers(1, 19),
+)
+def test_resilience_invariances(sizes, counts, reference, split):
+    days = pd.date_range("2020-01-01", periods=20, freq="D")
+    rows = [("z", d + pd.Timedelta(hours=10), n) for d, n in zip(days, counts, strict=True) if n]
+    if not rows:
+        return
+    hourly = hourly_table([(z, h.isoformat(), n) for z, h, n in rows])
+    active = {d.date().isoformat(): s for d, s in zip(days, sizes, strict=True)}
+    base, crisis = (None, days[split - 1]), (days[split], None)
+    daily = ff.daily_passages(hourly, panel_table(active), reference=reference)
+    res = ff.resilience(daily, baseline=base, crisis=crisis)
+    # the reference level cancels out of the ratio
+    other = ff.daily_passages(hourly, panel_table(active), reference=1.0)
+    pd.testing.assert_frame_equal(
+        res[["resilience", "reason"]],
+        ff.resilience(other, baseline=base, crisis=crisis)[["resilience", "reason"]],
+        rtol=1e-9,
+    )
+    # monthly passages scale with it
+    np.testing.assert_allclose(
+        ff.monthly_passages(daily, period=(None, None)),
+        reference * ff.monthly_passages(other, period=(None, None)),
+        rtol=1e-9,
+    )
+    # a constant panel makes normalised and raw resilience equal
+    flat = panel_table(dict.fromkeys(active, 500))
+    norm = ff.resilience(ff.daily_passages(hourly, flat), baseline=base, crisis=crisis)
+    raw = ff.resilience(
+        ff.daily_passages(hourly, flat, normalise=False), baseline=base, crisis=crisis
+    )
+    pd.testing.assert_series_equal(norm["resilience"], raw["resilience"], rtol=1e-9)
