@@ -101,11 +101,21 @@ def test_panel_without_baseline_day(hourly):
             pd.DataFrame({"day": ["2020-03-14", "2020-03-14"], "active_devices": [1, 2]}),
             "2020-03-14 appears twice",
         ),
+        (pd.DataFrame({"day": ["monday"], "active_devices": [1]}), "'day' does not hold dates"),
     ],
 )
 def test_bad_panel(hourly, panel, match):
     with pytest.raises(InputError, match=match):
         ff.daily_passages(hourly, panel)
+
+
+def test_empty_hourly(hourly):
+    empty = hourly.iloc[:0].copy()
+    empty.attrs = {}
+    with pytest.raises(InputError, match="no covered day"):
+        ff.daily_passages(empty, normalise=False)
+    daily = ff.daily_passages(empty, panel_table(PANEL), zone_ids=["a"], baseline=BASE)
+    assert daily["a"].tolist() == [0.0] * 4
 
 
 def test_bad_hourly(hourly):

@@ -107,7 +107,7 @@ def daily_passages(
         Panel table; default ``hourly.attrs["panel"]``. It defines the data coverage.
     zone_ids : sequence of str, optional
         Zones to report (columns, in this order); default the zones of `hourly`. A zone
-        with no row at all gets zeros on covered days.
+        with no row at all gets zeros on covered days; other zones are left out.
     normalise : bool
         Scale by the panel (see :func:`normalise`); ``False`` gives raw passages.
     reference, baseline, expand
@@ -144,7 +144,7 @@ def daily_passages(
         active = _panel_series(panel)
         covered = active.index[active > 0]
     else:
-        covered = pd.date_range(days.min(), days.max(), freq="D")
+        covered = pd.date_range(days.min(), days.max(), freq="D") if len(days) else days
     if len(covered) == 0:
         raise InputError("no covered day: the panel and the hourly table are empty")
     every_day = pd.date_range(covered.min(), covered.max(), freq="D", name="day")
@@ -319,7 +319,10 @@ def _panel_series(panel: pd.DataFrame) -> pd.Series:
     missing = [c for c in ("day", "active_devices") if c not in panel.columns]
     if missing:
         raise InputError(f"panel table lacks column(s) {missing}")
-    days = pd.DatetimeIndex(pd.to_datetime(panel["day"]), name="day").normalize()
+    try:
+        days = pd.DatetimeIndex(pd.to_datetime(panel["day"]), name="day").normalize()
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"panel table: column 'day' does not hold dates ({exc})") from exc
     if days.has_duplicates:
         raise InputError(f"panel table: day {_fmt(days[days.duplicated()][0])} appears twice")
     return pd.Series(panel["active_devices"].to_numpy(float), index=days).sort_index()
