@@ -238,10 +238,10 @@ def palmares(
         Resilience windows, see :func:`footfall.resilience`.
     min_coverage : float
         Smallest share of a window's days with data.
-    max_population, exclude_ile_de_france, exclude_overseas : see :func:`eligibility`
-        Eligibility filters.
-    exclude_metro_continuity, exclude_tourist, seasonality_threshold : see :func:`eligibility`
-        Eligibility filters.
+    max_population, exclude_ile_de_france, exclude_overseas
+        Eligibility filters, see :func:`eligibility`.
+    exclude_metro_continuity, exclude_tourist, seasonality_threshold
+        Eligibility filters, see :func:`eligibility`.
 
     Returns
     -------
@@ -317,17 +317,6 @@ def palmares(
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     table = ranked[COLUMNS].head(len(ranked) if top is None else top).reset_index(drop=True)
 
-    counts = pd.DataFrame(
-        {"top_n": table["region"].value_counts(), "top_10": table["region"][:10].value_counts()}
-    )
-    regions = (
-        counts.fillna(0)
-        .astype("int64")
-        .rename_axis("region")
-        .reset_index()
-        .sort_values(["top_n", "top_10", "region"], ascending=[False, False, True])
-        .reset_index(drop=True)
-    )
     most_resilient = (
         ranked.dropna(subset=["resilience"])
         .sort_values(["resilience", "rank"], ascending=[False, True], kind="stable")
@@ -355,7 +344,7 @@ def palmares(
     return Palmares(
         table=table,
         excluded=excluded.reset_index(),
-        regions=regions,
+        regions=_regions(table),
         most_resilient=most_resilient,
         mean_resilience=float(table["resilience"].mean()),
         scores=scores,
@@ -488,6 +477,21 @@ def seasonality(
     annual = daily.loc[f"{year}-01-01" : f"{year}-12-31"].mean()
     ratio = daily.loc[summer[0] : summer[1]].mean() / annual.where(annual > 0)
     return ratio.rename("seasonality")
+
+
+def _regions(table: pd.DataFrame) -> pd.DataFrame:
+    """Towns per region in the table (``top_n``) and in its first 10 (``top_10``)."""
+    counts = pd.DataFrame(
+        {"top_n": table["region"].value_counts(), "top_10": table["region"][:10].value_counts()}
+    )
+    return (
+        counts.fillna(0)
+        .astype("int64")
+        .rename_axis("region")
+        .reset_index()
+        .sort_values(["top_n", "top_10", "region"], ascending=[False, False, True])
+        .reset_index(drop=True)
+    )
 
 
 def _read_hourly(hourly: pd.DataFrame | str | Path) -> pd.DataFrame:
