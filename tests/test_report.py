@@ -180,9 +180,17 @@ def test_html_sections(html_report, hourly, zones):
     regions = tables["regions-table"][1:]
     assert len(regions) == len(pal.regions) == 12
     assert f"{pal.mean_resilience:.0%}" in html
-    # Every zone of the set is on the map, with its popup fields.
-    for zid in zones.zone_ids:
-        assert f'"id": "{zid}"' in html
+    # Every zone of the set is on the map, with its popup fields; only eligible towns are
+    # coloured by resilience.
+    popups = {
+        zid: json.loads(props)
+        for zid, props in re.findall(r'"id": "([^"]+)", "properties": (\{[^{}]*\})', html)
+    }
+    assert set(popups) == set(zones.zone_ids)
+    assert popups["78646-centre"]["status"] == "excluded: in Île-de-France"
+    assert popups["78646-centre"]["color"] == popups[TINY]["color"] == "#8c8c8c"
+    assert popups["30007-centre"]["status"].startswith("rank ")
+    assert popups["30007-centre"]["color"] != "#8c8c8c"
     # Monthly table of the top 10: Gap (ranked last) is not in it; months are suppressed
     # where a town had fewer than 10 raw passages.
     monthly = tables["monthly-table"]

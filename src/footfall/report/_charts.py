@@ -124,7 +124,7 @@ def color_legend(color_range: tuple[float, float]) -> Figure:
         orientation="horizontal",
         extend="both",
         format=PercentFormatter(1.0, decimals=0),
-        label="resilience (grey: no published index)",
+        label="resilience (grey: excluded, or no published index)",
     )
     return fig
 
@@ -166,7 +166,7 @@ def points_map(
         shrink=0.6,
         extend="both",
         format=PercentFormatter(1.0, decimals=0),
-        label="resilience (grey: no published index)",
+        label="resilience (grey: excluded, or no published index)",
     )
     return fig
 

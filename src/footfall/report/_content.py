@@ -21,7 +21,7 @@ __all__ = ["Table", "Content", "build_content", "RESILIENCE_CMAP", "NO_DATA_COLO
 
 #: Colour map of the resilience index (low = red, high = green).
 RESILIENCE_CMAP = "RdYlGn"
-#: Colour of zones without a published resilience index.
+#: Colour of zones that are excluded or have no published resilience index.
 NO_DATA_COLOR = "#8c8c8c"
 
 
@@ -377,9 +377,10 @@ def _map_zones(
     ]
     gdf["passages"] = np.where(hidden, k, [_count(v)[0] for v in s["monthly_passages"]])
     gdf["resilience"] = np.where(hidden, k, [_percent(v) for v in s["resilience"]])
+    # Only the towns that compete are coloured: the map is about the palmarès.
     gdf["color"] = [
-        NO_DATA_COLOR if h else zone_color(v, color_range)
-        for h, v in zip(hidden, s["resilience"], strict=True)
+        zone_color(v, color_range) if ok and not h else NO_DATA_COLOR
+        for ok, h, v in zip(s["eligible"], hidden, s["resilience"], strict=True)
     ]
     return gdf
 
