@@ -117,6 +117,7 @@ def test_cli_rank_writes_csv_markdown_and_prints(zones, simulated, tmp_path):
         (["--period", "2020-03-01"], "is not FIRST:LAST"),
         (["--baseline", "2020-13-01:"], "not a date"),
         (["--crisis", "2020-05-01:2020-04-01"], "ends before it starts"),
+        (["--expand", "lots"], "'lots' is neither a number nor 'population'"),
         ([], "ranking period 2020-03-01..2021-01-31: data on 27%"),
     ],
 )
@@ -143,6 +144,27 @@ def test_cli_rank_without_panel_says_how(simulated, tmp_path):
     assert "--no-normalise" in result.output
     result = CliRunner().invoke(cli, [*args, "--no-normalise", "-q"])
     assert result.exit_code == 0, result.output
+    assert result.output == ""
+
+
+def test_cli_rank_expansion(zones, simulated, tmp_path):
+    _, hourly, out = simulated
+    args = ["rank", str(out / "hourly.parquet"), "--zones", str(ZONES_DIR), "-q"]
+    args += ["--period", "2020-03-01:", "--top", "3", "--out"]
+    tables = {}
+    for expand in ("2.5", "population", None):
+        csv = tmp_path / f"{expand}.csv"
+        extra = [] if expand is None else ["--expand", expand]
+        result = CliRunner().invoke(cli, [*args, str(csv), *extra])
+        assert result.exit_code == 0, result.output
+        tables[expand] = pd.read_csv(csv)
+    plain = tables[None]["monthly_passages"]
+    # the CSV rounds passages to 0.1
+    np.testing.assert_allclose(tables["2.5"]["monthly_passages"], 2.5 * plain, atol=0.3)
+    reference = hourly.attrs["panel"].set_index("day").loc[:"2020-03-15", "active_devices"].mean()
+    factor = ff.counts.FRANCE_POPULATION / reference
+    np.testing.assert_allclose(tables["population"]["monthly_passages"], factor * plain, rtol=1e-4)
+    pd.testing.assert_series_equal(tables["population"]["resilience"], tables[None]["resilience"])
 
 
 def test_tourist_towns_told_from_a_full_pre_crisis_year(tmp_path):

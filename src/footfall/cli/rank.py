@@ -46,6 +46,15 @@ def parse_window(ctx: click.Context, param: click.Parameter, value: str | None):
     return tuple(days)
 
 
+def _expand(ctx: click.Context, param: click.Parameter, value: str | None) -> float | str | None:
+    if value is None or value == "population":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a number nor 'population'") from None
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--zones", "zones_path", type=_path, required=True, help="Zone file or directory.")
@@ -54,7 +63,11 @@ def parse_window(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--top", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--no-normalise", is_flag=True, help="Raw passages: no panel normalisation.")
 @click.option("--reference", type=float, help="Panel size to normalise to [baseline mean].")
-@click.option("--expand", type=float, help="Factor to estimate absolute passages.")
+@click.option(
+    "--expand",
+    callback=_expand,
+    help="Estimate absolute passages: a factor, or 'population' (France / panel). An estimate.",
+)
 @click.option(
     "--period", callback=parse_window, help="Ranking period FIRST:LAST [2020-03-01:2021-01-31]."
 )
@@ -97,7 +110,7 @@ def rank(
     top: int,
     no_normalise: bool,
     reference: float | None,
-    expand: float | None,
+    expand: float | str | None,
     period: tuple | None,
     baseline: tuple | None,
     crisis: tuple | None,
