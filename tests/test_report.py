@@ -63,6 +63,9 @@ def make_hourly(seed: int = 0) -> pd.DataFrame:
     parts = []
     for zone, (before, kept) in LEVELS.items():
         parts.append((zone, rng.poisson(before * np.where(crisis, kept, 1.0))))
+    # Auxerre's centre closed for works in December 2020: 5 passages a day.
+    works = (DAYS >= "2020-12-01") & (DAYS <= "2020-12-31")
+    parts[list(LEVELS).index("89024-centre")][1][works] = 5
     parts.append((TINY, np.where(np.arange(len(DAYS)) % 5 == 0, 1, 0)))
     frames = [pd.DataFrame({"zone_id": zone, "day": DAYS, "passages": n}) for zone, n in parts]
     df = pd.concat(frames, ignore_index=True).query("passages > 0")
@@ -215,6 +218,18 @@ def test_small_counts_are_suppressed_everywhere(tmp_path, hourly, zones):
     assert len(popups) == 2  # the zone's shape and its dot
     for popup in map(json.loads, popups):
         assert popup["passages"] == popup["resilience"] == "<10"
+    # Zone-months: with a threshold of 1,000, Auxerre's December 2020 (155 passages) is
+    # suppressed, its other months and its yearly figures are not.
+    out = ff.write_report(
+        hourly, zones, tmp_path / "m.html", top=None, chart_top=12, min_count=1000
+    )
+    tables = tables_of(out.read_text())
+    auxerre = tables["monthly-table"][0].index("10. Auxerre")
+    months = {r[0]: r[auxerre] for r in tables["monthly-table"][1:]}
+    assert months["2020-12"] == "<1,000"
+    assert all(v.replace(",", "").isdigit() for m, v in months.items() if m != "2020-12")
+    row = next(r for r in tables["palmares-table"][1:] if r[1] == "Auxerre")
+    assert row[5].replace(",", "").isdigit() and row[6].endswith("%")
     # A higher threshold suppresses Laon's months (~600 raw passages a month in the crisis)
     # but not Alès'.
     out = ff.write_report(hourly, zones, tmp_path / "k.html", top=None, min_count=20_000)

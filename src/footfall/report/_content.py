@@ -123,9 +123,7 @@ def build_content(
     if min_count < 1:
         raise InputError(f"min_count was {min_count} but must be at least 1")
     params = pal.params
-    raw = daily_passages(
-        hourly, zone_ids=zones.zone_ids, normalise=False, baseline=tuple(params["baseline"])
-    )
+    raw = daily_passages(hourly, zone_ids=zones.zone_ids, normalise=False)
     raw_period = monthly_passages(
         raw, period=tuple(params["period"]), min_coverage=params["min_coverage"]
     )
@@ -201,10 +199,10 @@ def build_content(
     chart = pal.table.head(chart_top)
     labels = [f"{r.rank}. {r.name}" for r in chart.itertuples(index=False)]
     levels = _monthly_levels(pal.daily[chart["zone_id"]], params["min_coverage"])
-    months_hidden = raw_months.reindex(index=levels.index, columns=chart["zone_id"]) < min_count
-    levels = levels.mask(
-        months_hidden.to_numpy() | scores.loc[chart["zone_id"], "hidden"].to_numpy()
+    hide = (raw_months.reindex(index=levels.index, columns=chart["zone_id"]) < min_count) | (
+        scores.loc[chart["zone_id"], "hidden"].to_numpy()
     )
+    levels = levels.mask(hide.to_numpy())
     levels.columns = labels
     baseline = monthly_passages(
         pal.daily[chart["zone_id"]], period=tuple(params["baseline"]), min_coverage=0.0
@@ -216,7 +214,7 @@ def build_content(
         [
             [(str(month), str(month))]
             + [
-                (k, -1.0) if months_hidden.at[month, zid] else _count(value)
+                (k, -1.0) if hide.at[month, zid] else _count(value)
                 for zid, value in zip(chart["zone_id"], levels.loc[month], strict=True)
             ]
             for month in levels.index
