@@ -178,6 +178,29 @@ def test_bad_files_skipped_or_named(client, pings, zones, tmp_path):
         ff.count_passages(inputs, zones, engine="dask", client=client)
 
 
+def test_fsspec_urls_read_on_the_workers(client, pings, zones, local):
+    """fsspec URLs (``file://`` here; ``s3://``, ``gs://`` alike) give the same count."""
+    url = f"file://{pings}"
+    for source in (url, f"{url}/*.parquet"):
+        result = ff.count_passages(source, zones, engine="dask", client=client)
+        if source == url:
+            assert_same_count(result, local)
+            paths = [i["path"] for i in result.attrs["manifest"]["inputs"]]
+            assert paths == sorted(f"{url}/{p.name}" for p in pings.iterdir())
+        else:  # the glob leaves the CSV part out
+            assert 0 < result["pings"].sum() < local["pings"].sum()
+            assert result.equals(ff.count_passages(source, zones))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("nosuchfs://bucket/pings", "cannot read this URL"), ("file:///no/such/dir", "no such file")],
+)
+def test_bad_urls_are_named(url, message, zones):
+    with pytest.raises(InputError, match=f"{url}: {message}"):
+        ff.count_passages(url, zones, engine="dask")
+
+
 def test_refuses_a_bad_client(pings, zones):
     with pytest.raises(InputError, match="`client` was 42"):
         ff.count_passages(pings, zones, engine="dask", client=42)

@@ -70,6 +70,8 @@ def local_cluster(workers: int | None = None, **options: Any) -> Any:
         "threads_per_worker": 1,
         "processes": True,
         "dashboard_address": None,
+        # the scheduler serves /health even without a dashboard: on a free port, not 8787
+        "scheduler_kwargs": {"dashboard_address": ":0"},
         "silence_logs": logging.ERROR,
         "env": {"NUMBA_NUM_THREADS": numba_threads},
     }
@@ -135,10 +137,10 @@ class DaskEngine:
             self._owned.pop(0).close()
 
     def list_inputs(
-        self, files: Sequence[Path], spec: CountSpec, skip_bad_files: bool
+        self, files: Sequence[Path | str], spec: CountSpec, skip_bad_files: bool
     ) -> tuple[list[Fragment], list[dict[str, str]]]:
         """List the fragments of every file on the workers; bad files raise or are recorded."""
-        files = [Path(f).absolute() for f in files]
+        files = [f if isinstance(f, str) else Path(f).absolute() for f in files]  # str: a URL
         futures = self.client.map(
             list_file, files, spec=spec, skip_bad_files=skip_bad_files, pure=False
         )

@@ -71,6 +71,12 @@ __all__ = [
     "hourly_frame",
     "panel_frame",
     "count_passages",
+    "list_file",
+    "collect_fragments",
+    "map_fragment",
+    "range_slices",
+    "reduce_slices",
+    "assemble",
     "read_hourly",
     "read_panel",
 ]
@@ -822,14 +828,15 @@ def count_passages(
         runner = DaskEngine(client, workers)
     else:
         runner = _LocalEngine(workers)
+    files = find_files(pings)
     with runner:
         return _count_files(
-            pings, zones, index, spec, runner, out, skip_bad_files, batch_rows, progress
+            files, zones, index, spec, runner, out, skip_bad_files, batch_rows, progress
         )
 
 
 def _count_files(
-    pings: str | os.PathLike | Sequence[str | os.PathLike],
+    files: list[Path | str],
     zones: Any,
     index: Any,
     spec: CountSpec,
@@ -841,7 +848,6 @@ def _count_files(
 ) -> pd.DataFrame:
     """List, map and reduce the input files with an engine (`runner`); write the outputs."""
     engine = runner.name
-    files = find_files(pings)
     fragments, skipped = runner.list_inputs(files, spec, skip_bad_files)
     if out is not None:
         workdir = beside(out, "checkpoints", "") / _run_key(zones.hash, spec)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
-import gzip
 import hashlib
+import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -134,15 +137,19 @@ class PingBatch:
         return len(self.t)
 
 
-def find_files(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+def find_files(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path | str]:
     """List the ping files of `source`: a file, a directory (recursive), a glob or a list.
 
     In a directory, names that start with ``.`` or ``_`` are skipped (as pyarrow and
     Spark do), so metadata such as ``_truth_zones.parquet`` is not read as pings.
+    An fsspec URL (``s3://bucket/pings/``, ``gs://…/*.parquet``; it needs that
+    filesystem's package, e.g. ``s3fs``) gives URLs, as text.
     """
     if isinstance(source, (list, tuple)):
         return [f for s in source for f in find_files(s)]
     text = os.fspath(source)
+    if _is_url(text):
+        return _find_urls(text)
     if any(ch in text for ch in "*?["):
         files = sorted(Path(p) for p in glob.glob(text, recursive=True) if os.path.isfile(p))
         if not files:
@@ -162,12 +169,45 @@ def find_files(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[
     return files
 
 
-def _file_format(path: Path) -> str:
-    return "csv" if path.name.lower().endswith(_CSV_SUFFIXES) else "parquet"
+def _is_url(path: str | os.PathLike) -> bool:
+    return "://" in os.fspath(path)
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
+def _filesystem(path: str | os.PathLike) -> tuple[Any, str]:
+    """Return the fsspec filesystem of a local path or a URL, and the path within it."""
+    try:
+        return fsspec.core.url_to_fs(os.fspath(path))
+    except (ImportError, ValueError) as exc:  # the filesystem's package is missing, or unknown
+        raise InputError(f"{os.fspath(path)}: cannot read this URL ({exc})") from exc
+
+
+def _find_urls(url: str) -> list[str]:
+    """:func:`find_files` for an fsspec URL, with the same rules."""
+    fs, root = _filesystem(url)
+    if any(ch in root for ch in "*?["):
+        found = [p for p in fs.glob(root) if fs.isfile(p)]
+    elif fs.isfile(root):
+        found = [root]
+    elif fs.isdir(root):
+        top = root.rstrip("/")
+        found = [
+            p
+            for p in fs.find(top)
+            if not any(part.startswith((".", "_")) for part in p[len(top) :].split("/"))
+        ]
+    else:
+        raise InputError(f"{url}: no such file or directory")
+    if not found:
+        raise InputError(f"{url}: no ping file there")
+    return sorted(fs.unstrip_protocol(p) for p in found)
+
+
+def _file_format(path: str | os.PathLike) -> str:
+    return "csv" if os.fspath(path).lower().endswith(_CSV_SUFFIXES) else "parquet"
+
+
+def _sha256(fs: Any, path: str) -> str:
+    with fs.open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
@@ -180,14 +220,16 @@ def _missing(path: Path, names: Sequence[str], columns: Columns) -> None:
         )
 
 
-def _csv_header(path: Path) -> list[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="") as f:
-        return next(csv.reader(f), [])
+def _csv_header(fs: Any, path: str) -> list[str]:
+    with fs.open(path, "rb", compression="infer") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        return next(csv.reader(text), [])
 
 
-def list_fragments(path: Path, columns: Columns, *, target_rows: int = 4_000_000) -> list[Fragment]:
-    """Split one input file into fragments of about `target_rows` rows.
+def list_fragments(
+    path: Path | str, columns: Columns, *, target_rows: int = 4_000_000
+) -> list[Fragment]:
+    """Split one input file (a path or an fsspec URL) into fragments of about `target_rows` rows.
 
     Raises
     ------
@@ -197,13 +239,14 @@ def list_fragments(path: Path, columns: Columns, *, target_rows: int = 4_000_000
         When the file is unreadable or not Parquet/CSV (callers decide to stop or skip).
     """
     fmt = _file_format(path)
-    size = path.stat().st_size
-    sha = _sha256(path)
+    fs, where = _filesystem(path)
+    size = fs.size(where)
+    sha = _sha256(fs, where)
     if fmt == "csv":
-        names = _csv_header(path)
+        names = _csv_header(fs, where)
         _missing(path, names, columns)
         return [Fragment(str(path), fmt, size, sha, has_accuracy=columns.accuracy in names)]
-    meta = pq.ParquetFile(path).metadata
+    meta = pq.ParquetFile(where, filesystem=fs).metadata
     names = meta.schema.to_arrow_schema().names
     _missing(path, names, columns)
     has_acc = columns.accuracy in names
@@ -228,27 +271,33 @@ def iter_batches(
     """
     names = [*columns.required, *([columns.accuracy] if fragment.has_accuracy else [])]
     row = fragment.row0
-    if fragment.format == "csv":
-        reader = pcsv.open_csv(
-            fragment.path,
-            read_options=pcsv.ReadOptions(block_size=64 << 20),
-            convert_options=pcsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                include_columns=names,
-                strings_can_be_null=True,
-            ),
-        )
-        batches: Iterator[pa.RecordBatch] = iter(reader)
-    else:
-        batches = pq.ParquetFile(fragment.path).iter_batches(
-            batch_size=batch_rows,
-            row_groups=fragment.row_groups,
-            columns=names,
-            use_threads=False,
-        )
-    for batch in batches:
-        yield row, batch
-        row += batch.num_rows
+    with contextlib.ExitStack() as stack:
+        source: Any = fragment.path
+        if _is_url(fragment.path):  # pyarrow reads fsspec files, not their URLs
+            fs, where = _filesystem(fragment.path)
+            compression = "infer" if fragment.format == "csv" else None
+            source = stack.enter_context(fs.open(where, "rb", compression=compression))
+        if fragment.format == "csv":
+            reader = pcsv.open_csv(
+                source,
+                read_options=pcsv.ReadOptions(block_size=64 << 20),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    include_columns=names,
+                    strings_can_be_null=True,
+                ),
+            )
+            batches: Iterator[pa.RecordBatch] = iter(reader)
+        else:
+            batches = pq.ParquetFile(source).iter_batches(
+                batch_size=batch_rows,
+                row_groups=fragment.row_groups,
+                columns=names,
+                use_threads=False,
+            )
+        for batch in batches:
+            yield row, batch
+            row += batch.num_rows
 
 
 def _null_mask(arr: pa.Array) -> np.ndarray:
