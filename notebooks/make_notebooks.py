@@ -316,14 +316,16 @@ are the simulation's, and we compare them with the truth the simulator planted.
     """\
 ## 1. Zones and a simulated panel, January 2020 - January 2021
 
-One zone in eight of the committed set, plus Alès; the panel grows by 40 % a year, as
+One zone in twelve of the committed set, plus Alès; the panel grows by 40 % a year, as
 app panels did, which is why passages must be normalised.
 """,
     """\
 every_zone = ff.read_zones(ZONES)
-sample = every_zone.gdf.iloc[::8]["zone_id"].tolist() + ["30007-centre"]
+sample = every_zone.gdf.iloc[::12]["zone_id"].tolist() + ["30007-centre"]
 zones = ff.ZoneSet(every_zone.gdf[every_zone.gdf["zone_id"].isin(sample)])
-sim = ff.simulate(zones, "2020-01-01", "2021-01-31", WORK / "pings", seed=2021, devices=1_500)
+sim = ff.simulate(
+    zones, "2020-01-01", "2021-01-31", WORK / "pings", seed=2021, devices=1_000, scale=0.3
+)
 print(f"{len(zones)} towns, {sim.rows:,} ping rows")
 """,
     """\
