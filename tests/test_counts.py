@@ -320,3 +320,16 @@ def test_resilience_invariances(sizes, counts, reference, split):
         ff.daily_passages(hourly, flat, normalise=False), baseline=base, crisis=crisis
     )
     pd.testing.assert_series_equal(norm["resilience"], raw["resilience"], rtol=1e-9)
+
+
+def test_window_edges_are_local_days():
+    # 23:00 local on 15 March is baseline; 00:00 local on 16 March (23:00 UTC on the 15th)
+    # is crisis. Default windows: baseline 1 Jan - 15 Mar, crisis 16 Mar - end.
+    days = pd.date_range("2020-01-01", "2020-03-31", freq="D")
+    rows = [("z", f"{d:%Y-%m-%d} 12:00", 10) for d in days]
+    rows += [("z", "2020-03-15 23:00", 75), ("z", "2020-03-16 00:00", 16)]
+    hourly = hourly_table(rows, dict.fromkeys(days.strftime("%Y-%m-%d"), 100))
+    res = ff.resilience(ff.daily_passages(hourly)).loc["z"]
+    assert res["baseline"] == pytest.approx(10 + 75 / 75)  # 75 baseline days
+    assert res["crisis"] == pytest.approx(10 + 16 / 16)  # 16 crisis days
+    assert res["resilience"] == pytest.approx(11 / 11)
