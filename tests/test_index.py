@@ -28,10 +28,13 @@ X0, Y0 = 4.08, 44.13
 
 
 def _zoneset(geoms: list) -> ZoneSet:
-    rows = [
-        {c: None for c in PROPERTY_COLUMNS} | {"zone_id": f"z{i:02d}", "name": f"zone {i}"}
-        for i in range(len(geoms))
-    ]
+    rows = pd.DataFrame(
+        [
+            {c: None for c in PROPERTY_COLUMNS} | {"zone_id": f"z{i:02d}", "name": f"zone {i}"}
+            for i in range(len(geoms))
+        ],
+        columns=list(PROPERTY_COLUMNS),
+    )
     return ZoneSet(gpd.GeoDataFrame(rows, geometry=geoms, crs="EPSG:4326"))
 
 
@@ -326,3 +329,9 @@ def test_non_numeric_series_and_arrow_are_clear_errors(index):
         index.assign(pd.Series([1.0]), pd.Series(["north"]))
     with pytest.raises(InputError, match="lon: not numeric"):
         index.assign(pa.chunked_array([["x"]]), pa.array([1.0]))
+
+
+def test_empty_zone_set_assigns_nothing():
+    index = ff.ZoneIndex(_zoneset([]))
+    np.testing.assert_array_equal(index.assign([X0, np.nan], [Y0, 0.0]), [-1, -1])
+    assert len(index.cells) == 0

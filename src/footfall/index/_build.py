@@ -26,6 +26,8 @@ __all__ = [
     "boundary_candidates",
     "build_hash",
     "build_grid",
+    "cell_slot",
+    "cover_frame",
 ]
 
 #: Safety margin (degrees, ~1 cm) between the exact geometry and what the cover
@@ -135,6 +137,8 @@ def boundary_candidates(
     with each cell's candidates ordered by zone row, so that a point on the edge
     shared by two touching zones goes to the first of them.
     """
+    if len(boundary) == 0:  # no zones: rtree refuses an empty bulk load
+        return boundary, np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32)
     tree = rtree.index.Index(
         ((i, tuple(box), None) for i, box in enumerate(part_box)), interleaved=True
     )
