@@ -25,8 +25,6 @@ import pytest
 
 import footfall as ff
 
-websocket = pytest.importorskip("websocket", reason="websocket-client (a dev dependency)")
-
 pytestmark = pytest.mark.browser
 
 CHROMIUM_FLAGS = [
@@ -38,9 +36,17 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
     "--hide-scrollbars",
     "--remote-debugging-port=0",
 ]
+
+
+def _missing(message: str) -> None:
+    """Skip on a workstation; fail in CI, where the browser test must run."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def chromium_path() -> str:
@@ -48,10 +54,7 @@ def chromium_path() -> str:
     if found is None and Path("/usr/bin/chromium").exists():
         found = "/usr/bin/chromium"
     if found is None:
-        message = "headless Chromium not found: run `bash tests/setup-browser.sh` (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing("headless Chromium not found: run `bash tests/setup-browser.sh` (make test does)")
     return found
 
 
@@ -84,6 +87,11 @@ class _Browser:
     """One headless Chromium page over the DevTools protocol (CDP)."""
 
     def __init__(self, profile: Path) -> None:
+        try:
+            import websocket
+        except ImportError:
+            _missing("websocket-client (a dev dependency) is not installed")
+        self.ws = None
         self.proc = subprocess.Popen(
             [chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
@@ -146,7 +154,7 @@ class _Browser:
         return out
 
     def close(self) -> None:
-        if getattr(self, "ws", None) is not None:
+        if self.ws is not None:
             self.ws.close()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
