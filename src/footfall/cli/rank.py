@@ -26,7 +26,9 @@ _FILTERS = {
 }
 
 
-def parse_window(ctx: click.Context, param: click.Parameter, value: str | None):
+def parse_window(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str | None, str | None] | None:
     """Click callback: ``FIRST:LAST`` local days (both inclusive; either may be empty)."""
     if value is None:
         return None
@@ -66,13 +68,27 @@ def _expand(ctx: click.Context, param: click.Parameter, value: str | None) -> fl
 @click.option(
     "--expand",
     callback=_expand,
+    metavar="FACTOR|population",
     help="Estimate absolute passages: a factor, or 'population' (France / panel). An estimate.",
 )
 @click.option(
-    "--period", callback=parse_window, help="Ranking period FIRST:LAST [2020-03-01:2021-01-31]."
+    "--period",
+    callback=parse_window,
+    metavar="FIRST:LAST",
+    help="Ranking period, local days, both inclusive [2020-03-01:2021-01-31].",
 )
-@click.option("--baseline", callback=parse_window, help="Baseline [2020-01-01:2020-03-15].")
-@click.option("--crisis", callback=parse_window, help="Crisis window [2020-03-16:].")
+@click.option(
+    "--baseline",
+    callback=parse_window,
+    metavar="FIRST:LAST",
+    help="Resilience baseline [2020-01-01:2020-03-15].",
+)
+@click.option(
+    "--crisis",
+    callback=parse_window,
+    metavar="FIRST:LAST",
+    help="Resilience crisis [2020-03-16:] (to the end).",
+)
 @click.option(
     "--min-coverage",
     type=click.FloatRange(0, 1),
