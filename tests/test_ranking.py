@@ -177,7 +177,7 @@ def test_overseas_by_region_name_and_idf_by_department():
     ]
     elig = ff.eligibility(make_zones(towns))
     assert not elig["eligible"].any()
-    assert elig.loc["97611-centre", "reasons"] == "overseas (department )"
+    assert elig.loc["97611-centre", "reasons"] == "overseas (Mayotte)"
     assert elig.loc["95018-centre", "reasons"] == "in Île-de-France"
 
 

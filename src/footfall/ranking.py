@@ -427,7 +427,7 @@ def eligibility(
         if exclude_ile_de_france and (region == "ile-de-france" or dep in _IDF_DEPARTMENTS):
             why.append("in Île-de-France")
         if exclude_overseas and (region in _OVERSEAS_REGIONS or dep[:2] in ("97", "98")):
-            why.append(f"overseas (department {dep})")
+            why.append(f"overseas (department {dep})" if dep else f"overseas ({row['region']})")
         if exclude_metro_continuity and _true(row["metro_continuity"]):
             why.append("in urban continuity with a métropole")
         if exclude_tourist and tourist[zid] == "yes":
