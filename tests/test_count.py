@@ -21,6 +21,7 @@ import footfall as ff
 from footfall.cli import cli
 from footfall.simulate import simulate
 from footfall.testing import assert_hourly_equal
+from footfall.zones import ZoneSet
 from test_hourly import TOWNS, ZONES_DIR, small_zones
 
 FOOTFALL = str(Path(sys.executable).parent / "footfall")
@@ -195,3 +196,13 @@ def test_progress_bar_and_csv_input(sim, tmp_path, capsys):
     assert_hourly_equal(a, b, check_panel=True)
     captured = capsys.readouterr()
     assert "rows" in captured.out + captured.err
+
+
+def test_bench_end_to_end_checks_the_planted_passages(tmp_path):
+    from footfall.hourly import bench_end_to_end
+
+    zones = ZoneSet(small_zones().gdf.iloc[:2])
+    r = bench_end_to_end(zones, days=1, devices=300, scale=0.3, workdir=tmp_path, workers=1)
+    assert r["mismatched_zones"] == 0
+    assert r["rows"] > 500 and r["bytes"] > 0 and r["pings_per_s"] > 0
+    assert 0 < r["in_zone_share"] < 1 and r["peak_rss_mb"] > 50
