@@ -17,7 +17,15 @@ from footfall.errors import InputError
 from footfall.ranking import Palmares
 from footfall.zones import ZoneSet
 
-__all__ = ["Table", "Content", "build_content", "RESILIENCE_CMAP", "NO_DATA_COLOR"]
+__all__ = [
+    "Table",
+    "Content",
+    "build_content",
+    "window_text",
+    "zone_color",
+    "RESILIENCE_CMAP",
+    "NO_DATA_COLOR",
+]
 
 #: Colour map of the resilience index (low = red, high = green).
 RESILIENCE_CMAP = "RdYlGn"
@@ -253,7 +261,7 @@ def build_content(
         map_zones=map_zones,
         map_fit=map_zones[map_zones["zone_id"].isin(eligible.index)],
         color_range=color_range,
-        notes=_notes(params, min_count),
+        notes=[pal.summary(), *_notes(params, min_count)],
         manifest=manifest,
         manifest_view=_manifest_view(manifest),
     )
@@ -294,10 +302,7 @@ def _text(value: Any) -> str:
 
 
 def _notes(params: dict[str, Any], min_count: int) -> list[str]:
-    period, baseline, crisis = (
-        " to ".join(d or "the end of the data" for d in params[w])
-        for w in ("period", "baseline", "crisis")
-    )
+    period, baseline, crisis = (window_text(params[w]) for w in ("period", "baseline", "crisis"))
     filters = [
         f"fewer than {params['max_population']:,} inhabitants"
         if params["max_population"] is not None
@@ -327,6 +332,12 @@ def _notes(params: dict[str, Any], min_count: int) -> list[str]:
         "of the ranking period (such towns are also left out of the charts).",
         "The report is built from hourly counts only: no device identifier is read or written.",
     ]
+
+
+def window_text(window: list[str | None]) -> str:
+    """Say a window of days in words: ``2020-03-16 to the end of the data``."""
+    first, last = window
+    return f"{first or 'the start of the data'} to {last or 'the end of the data'}"
 
 
 def zone_color(value: float, color_range: tuple[float, float]) -> str:

@@ -8,7 +8,7 @@ from importlib import resources
 import jinja2
 
 from footfall.report._charts import color_legend, monthly_chart, resilience_chart, to_svg
-from footfall.report._content import Content
+from footfall.report._content import Content, window_text
 from footfall.report._map import zone_map
 
 __all__ = ["render_html"]
@@ -19,7 +19,6 @@ def _templates() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("footfall.report", "templates"),
         autoescape=True,
-        trim_blocks=False,
         undefined=jinja2.StrictUndefined,
     )
 
@@ -49,8 +48,7 @@ def render_html(
         .get_template("page.html")
         .render(
             c=content,
-            params=params,
-            period=" to ".join(d or "the end of the data" for d in params["period"]),
+            windows={w: window_text(params[w]) for w in ("period", "baseline", "crisis")},
             map=zone_map(
                 content.map_zones, fit=content.map_fit, tiles=tiles, attribution=attribution
             ),

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import folium
 import geopandas as gpd
-from branca.element import Element
 
 __all__ = [
     "MapParts",
@@ -101,8 +100,8 @@ def zone_map(
     m.default_js, m.default_css = [], []
     js, css = leaflet_assets()
     fig = m.get_root()
-    fig.header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css")
-    fig.header.add_child(Element(f"<script>{js}</script>"), name="leaflet")
+    fig.header.add_child(folium.Element(f"<style>{css}</style>"), name="leaflet_css")
+    fig.header.add_child(folium.Element(f"<script>{js}</script>"), name="leaflet")
     if tiles:
         folium.TileLayer(
             tiles, attr=attribution or urlsplit(tiles).hostname or tiles, name="basemap"
