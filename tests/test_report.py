@@ -363,3 +363,23 @@ def test_whole_chain_publishes_no_device_id(tmp_path, zones):
     manifest = json.loads(beside(md, "manifest", "json").read_text())
     assert manifest["upstream"]["command"] == "count"
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["inputs"][0]["sha256"])
+
+
+def test_names_are_escaped(tmp_path, hourly, zones):
+    gdf = zones.gdf.copy()
+    gdf.loc[gdf["zone_id"] == "30007-centre", "name"] = "<script>alert('Alès')</script>"
+    html = ff.write_report(hourly, ff.ZoneSet(gdf), tmp_path / "x.html").read_text()
+    assert "<script>alert(" not in html
+    rows = tables_of(html)["palmares-table"][1:]
+    assert "<script>alert('Alès')</script>" in [r[1] for r in rows]  # shown as text
+
+
+def test_without_normalisation(tmp_path, hourly, zones):
+    bare = hourly.copy()
+    bare.attrs = {}
+    out = ff.write_report(bare, zones, tmp_path / "raw.html", normalise=False, top=None)
+    html = out.read_text()
+    assert "raw counts, not normalised" in html
+    pal = ff.palmares(bare, zones, normalise=False, top=None)
+    rows = tables_of(html)["palmares-table"][1:]
+    assert [r[5] for r in rows[:3]] == [f"{v:,.0f}" for v in pal.table["monthly_passages"][:3]]
