@@ -525,6 +525,11 @@ def format_report(result: dict[str, Any]) -> str:
             f"{r['points_per_s'] / 1e6:>9.2f} {_ratio(r['ours_vs_method']):>8} "
             f"{r['mismatches']:>8} {_share(r['inside_share']):>7} {r['peak_rss_mb']:>7.0f}"
         )
-    notes = dict.fromkeys(f"{r['method']}: {r['note']}" for r in result["rows"])
+    # one line per distinct note, labelled by the method, or by the section it spans
+    methods: dict[str, list[str]] = {}
+    for r in result["rows"]:
+        methods.setdefault(r["note"], []).append(r["method"])
+    sections = {r["note"]: r["section"] for r in result["rows"]}
+    notes = [f"{m[0] if len(set(m)) == 1 else sections[n]}: {n}" for n, m in methods.items()]
     lines += ["", *notes, f"peak RSS: {result['peak_rss_mb']:.0f} MB"]
     return "\n".join(lines)
