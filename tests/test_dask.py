@@ -304,3 +304,17 @@ def test_cli_on_dask_scheduler_and_workers_equals_local(
     manifest = hourly.attrs["manifest"]
     assert manifest["accounting"] == local.attrs["manifest"]["accounting"]
     assert manifest["parameters"]["engine"] == "dask"
+
+
+@pytest.mark.skipif(not any(ZONES_DIR.glob("*.geojson")), reason="no zone set in zones/")
+def test_bench_section_reports_dask_scaling():
+    from footfall.bench import format_report, run_bench
+
+    result = run_bench(ZONES_DIR, points=3000, repeat=1, sections=["dask"])
+    rows = {r["method"]: r for r in result["rows"]}
+    assert list(rows) == ["local engine", "dask 1 worker", "dask 2 workers"]
+    assert all(r["mismatches"] == 0 and r["points"] == 3000 for r in rows.values())
+    assert rows["dask 1 worker"]["scaling_efficiency"] == 1.0
+    two = rows["dask 2 workers"]
+    assert two["workers"] == 2 and two["scaling_efficiency"] > 0 and two["peak_rss_mb"] > 0
+    assert "dask 2 workers" in format_report(result)

@@ -24,6 +24,7 @@ import pandas as pd
 import shapely
 
 from footfall.dask_engine import bench_section as dask_section
+from footfall.dask_engine import bench_section as dask_section
 from footfall.errors import InputError
 from footfall.hourly import end_to_end_section
 from footfall.index import ZoneIndex
@@ -400,6 +401,7 @@ SECTIONS: dict[str, Callable[[BenchContext], list[Row]]] = {
     "assign": assignment_section,
     "h3": h3_section,
     "exact": exactness_section,
+    "dask": dask_section,
     "dask": dask_section,
     "e2e": end_to_end_section,
 }
