@@ -124,6 +124,7 @@ def test_every_faulty_row_kind_is_quarantined_with_its_reason(tmp_path):
     assert list(read["reason"]) == list(expected)
     assert read["device"].dtype == np.uint64  # keys, not identifiers
     hourly = count(path, out=tmp_path / "h.parquet")
+    pd.testing.assert_frame_equal(hourly, ff.read_hourly(tmp_path / "h.parquet"))
     assert list(hourly[["passages", "pings"]].iloc[0]) == [1, 2]
     acc = hourly.attrs["manifest"]["accounting"]
     assert acc["rows_read"] == len(df) and acc["rows_in_zone"] == 2

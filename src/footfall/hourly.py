@@ -387,11 +387,12 @@ def hourly_frame(
     """Assemble the hourly table (DESIGN §3) from reduced visit keys, sorted by key."""
     order = np.argsort(key, kind="stable")
     key, passages, pings = key[order], passages[order], pings[order]
-    zone_ids = np.asarray(zone_ids, dtype=object)
+    # Through arrow, so that the string dtype is the one read_hourly gives back.
+    zone = pa.array(list(zone_ids), pa.string()).take(pa.array(key >> 32)).to_pandas()
     hour = pd.to_datetime((key & _HOUR_MASK) * 3600, unit="s", utc=True).tz_convert(tz)
     return pd.DataFrame(
         {
-            "zone_id": pd.array(zone_ids[key >> 32], dtype=object),
+            "zone_id": zone,
             "hour": hour.as_unit("ns"),
             "passages": passages.astype(np.int64),
             "pings": pings.astype(np.int64),
