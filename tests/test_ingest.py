@@ -86,6 +86,7 @@ def test_hive_partitions_globs_lists_and_column_mapping(tmp_path, pings, referen
     (tmp_path / "hive" / "_SUCCESS").write_text("")  # metadata files are skipped
     cols = Columns(device="uid", time="ts", lat="y", lon="x")
     same(count(tmp_path / "hive", columns=cols), reference)
+    same(count(tmp_path / "hive", columns=cols, batch_rows=97, workers=1), reference)
     same(count(str(tmp_path / "hive" / "**" / "*.parquet"), columns=cols), reference)
     files = find_files(tmp_path / "hive")
     assert len(files) >= 3 and all(f.suffix == ".parquet" for f in files)

@@ -474,6 +474,8 @@ def _map_fragment(
     for row0, batch in iter_batches(fragment, spec.columns, batch_rows=batch_rows):
         parts.append(map_batch(batch, assigner, spec, source=fragment.path, row0=row0))
         on_rows(batch.num_rows)
+        if len(parts) == 8:  # a big CSV is one fragment: hold its unique pairs, not its rows
+            parts = [merge_partials(parts)]
     # One merge per fragment keeps its checkpoint small (pairs unique in the fragment).
     meta = {"path": fragment.path, "key": fragment.key}
     return _save_partial(merge_partials(parts), directory, meta)
