@@ -207,6 +207,8 @@ def test_map_has_one_shape_per_zone_and_popups(page):
     browser, _, zones, _, _ = page
     assert browser.js("document.querySelectorAll('path.ff-zone').length") == len(zones)
     assert browser.js("document.querySelectorAll('path.ff-dot').length") == len(zones)
+    # The outline of the 13 mainland regions, under the zones.
+    assert browser.js("document.querySelectorAll('path.ff-region').length") == 13
     # Every shape is a Leaflet SVG path in the map pane (Leaflet ran, nothing is a stub).
     assert browser.js(
         "[...document.querySelectorAll('path.ff-zone')]"

@@ -383,3 +383,21 @@ def test_without_normalisation(tmp_path, hourly, zones):
     pal = ff.palmares(bare, zones, normalise=False, top=None)
     rows = tables_of(html)["palmares-table"][1:]
     assert [r[5] for r in rows[:3]] == [f"{v:,.0f}" for v in pal.table["monthly_passages"][:3]]
+
+
+def test_region_outline_matches_the_zone_set():
+    """The vendored outline: the mainland regions of the zone set, around their zones."""
+    import geopandas as gpd
+
+    from footfall.report._outline import regions_geojson
+
+    outline = gpd.GeoDataFrame.from_features(json.loads(regions_geojson()), crs="EPSG:4326")
+    assert outline.geometry.is_valid.all()
+    every = ff.read_zones(ROOT / "zones").gdf
+    mainland = every[~every["department"].str.startswith("97")]
+    assert set(outline["region"]) == set(mainland["region"])
+    shapes = outline.set_index("region").to_crs("EPSG:2154").geometry
+    points = mainland.to_crs("EPSG:2154").geometry.representative_point()
+    # Within 2 km of its own region (the outline is simplified to 800 m).
+    distance = [shapes[r].distance(p) for r, p in zip(mainland["region"], points, strict=True)]
+    assert max(distance) < 2_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from footfall.report._content import NO_DATA_COLOR, RESILIENCE_CMAP
+from footfall.report._outline import regions_geojson
 
 __all__ = [
     "monthly_chart",
@@ -147,6 +149,10 @@ def points_map(
     points = shown.geometry.representative_point()
     fig = Figure(figsize=(6, 6), layout="constrained")
     ax = fig.subplots()
+    regions = gpd.GeoDataFrame.from_features(json.loads(regions_geojson()), crs="EPSG:4326")
+    regions.to_crs("EPSG:2154").plot(ax=ax, facecolor="#f4f1ea", edgecolor="#9aa3ab", lw=0.6)
+    ax.set_xlim(*_padded(points.x))
+    ax.set_ylim(*_padded(points.y))
     grey = shown["color"].to_numpy() == NO_DATA_COLOR
     ax.scatter(points.x[grey], points.y[grey], s=14, c=NO_DATA_COLOR, edgecolors="none")
     ax.scatter(
@@ -192,6 +198,13 @@ def save_png(fig: Figure, path: Path) -> None:
     """Write the figure as a PNG (150 dpi)."""
     with _reproducible():
         fig.savefig(path, format="png", dpi=150, metadata={"Software": None})
+
+
+def _padded(values: pd.Series, share: float = 0.08) -> tuple[float, float]:
+    """Axis limits around `values`, with a margin."""
+    low, high = float(values.min()), float(values.max())
+    pad = max(high - low, 1.0) * share
+    return low - pad, high + pad
 
 
 def _short(value: float, _pos: object = None) -> str:

@@ -391,7 +391,8 @@ def _map_zones(
         zone_color(v, color_range) if ok and not h else NO_DATA_COLOR
         for ok, h, v in zip(s["eligible"], hidden, s["resilience"], strict=True)
     ]
-    return gdf
+    # Grey first, so that Leaflet draws the competing towns on top.
+    return gdf.sort_values("color", key=lambda c: c != NO_DATA_COLOR, kind="stable")
 
 
 def _table(columns: list[str], numeric: list[bool], cells: list[list[tuple[str, Any]]]) -> Table:

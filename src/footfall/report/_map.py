@@ -12,12 +12,15 @@ from urllib.parse import urlsplit
 import folium
 import geopandas as gpd
 
+from footfall.report._outline import regions_geojson
+
 __all__ = [
     "MapParts",
     "LEAFLET_VERSION",
     "POPUP",
     "ZONE_CLASS",
     "DOT_CLASS",
+    "REGION_CLASS",
     "leaflet_assets",
     "zone_map",
 ]
@@ -28,6 +31,8 @@ LEAFLET_VERSION = "1.9.4"
 ZONE_CLASS = "ff-zone"
 #: CSS class of the dot (a circle marker) that marks each zone at low zoom.
 DOT_CLASS = "ff-dot"
+#: CSS class of the outline of a mainland region (:mod:`footfall.report._outline`).
+REGION_CLASS = "ff-region"
 #: Popup fields of a zone and their labels.
 POPUP = {
     "name": "Town",
@@ -106,6 +111,19 @@ def zone_map(
         folium.TileLayer(
             tiles, attr=attribution or urlsplit(tiles).hostname or tiles, name="basemap"
         ).add_to(m)
+    # Mainland regions, drawn first and inert: they orient the reader without tiles.
+    folium.GeoJson(
+        regions_geojson(),
+        name=REGION_CLASS,
+        interactive=False,
+        style_function=lambda f: {
+            "color": "#9aa3ab",
+            "weight": 1,
+            "fillColor": "#f4f1ea",
+            "fillOpacity": 1,
+            "className": REGION_CLASS,
+        },
+    ).add_to(m)
     table = zones.set_index("zone_id")[["color", *POPUP, "geometry"]]
     dots = table.assign(geometry=table.geometry.representative_point())
     for layer, shape_class, style in (
