@@ -438,8 +438,19 @@ print(md.read_text()[:600])
 ]
 
 
+def is_markdown(source: str) -> bool:
+    """Tell a Markdown cell from code: text that is not Python, or headings only."""
+    if all(line.startswith("#") for line in source.splitlines() if line.strip()):
+        return True
+    try:
+        compile(source, "<cell>", "exec")
+    except SyntaxError:
+        return True
+    return False
+
+
 def notebook(cells: list[str]) -> nbformat.NotebookNode:
-    """Build a notebook without outputs: a cell starting with ``#`` is Markdown, else code."""
+    """Build a notebook without outputs (see :func:`is_markdown` for the cell types)."""
     nb = new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -449,7 +460,7 @@ def notebook(cells: list[str]) -> nbformat.NotebookNode:
     nb.metadata["language_info"] = {"name": "python"}
     for source in cells:
         source = source.strip("\n")
-        cell = new_markdown_cell if source.startswith("#") else new_code_cell
+        cell = new_markdown_cell if is_markdown(source) else new_code_cell
         nb.cells.append(cell(source))
     return nb
 
