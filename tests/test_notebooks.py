@@ -38,7 +38,10 @@ def test_notebooks_are_generated_and_clean():
     for name, cells in make.NOTEBOOKS.items():
         saved = nbformat.read(NOTEBOOKS / name, as_version=4)
         nbformat.validate(saved)
-        assert [c.source for c in saved.cells] == [c.source for c in make.notebook(cells).cells]
+        expected = make.notebook(cells).cells
+        assert [(c.cell_type, c.source) for c in saved.cells] == [
+            (c.cell_type, c.source) for c in expected
+        ], f"{name} is stale: run notebooks/make_notebooks.py"
         for cell in saved.cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, name
