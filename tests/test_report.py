@@ -401,3 +401,14 @@ def test_region_outline_matches_the_zone_set():
     # Within 2 km of its own region (the outline is simplified to 800 m).
     distance = [shapes[r].distance(p) for r, p in zip(mainland["region"], points, strict=True)]
     assert max(distance) < 2_000
+
+
+def test_no_eligible_town(tmp_path, hourly, zones):
+    html = ff.write_report(hourly, zones, tmp_path / "e.html", max_population=1).read_text()
+    tables = tables_of(html)
+    assert len(tables["palmares-table"]) == 1  # the header only
+    assert len(tables["excluded-table"]) == 1 + len(zones)
+    assert "n/a" in html  # no mean resilience
+    assert (tmp_path / "e.html.manifest.json").exists()
+    md = ff.write_report(hourly, zones, tmp_path / "e.md", max_population=1).read_text()
+    assert "## Palmarès\n\n_None._" in md

@@ -175,7 +175,9 @@ def build_content(
             for r in pal.regions.itertuples(index=False)
         ],
     )
-    visible = pal.most_resilient[~scores.loc[pal.most_resilient["zone_id"], "hidden"].to_numpy()]
+    visible = pal.most_resilient[
+        ~scores.loc[pal.most_resilient["zone_id"], "hidden"].to_numpy(bool)
+    ]
     most_resilient = _table(
         ["Town", "Region", "Rank", "Resilience"],
         [False, False, True, True],
@@ -208,14 +210,14 @@ def build_content(
     labels = [f"{r.rank}. {r.name}" for r in chart.itertuples(index=False)]
     levels = _monthly_levels(pal.daily[chart["zone_id"]], params["min_coverage"])
     hide = (raw_months.reindex(index=levels.index, columns=chart["zone_id"]) < min_count) | (
-        scores.loc[chart["zone_id"], "hidden"].to_numpy()
+        scores.loc[chart["zone_id"], "hidden"].to_numpy(bool)
     )
-    levels = levels.mask(hide.to_numpy())
+    levels = levels.mask(hide.to_numpy(bool))
     levels.columns = labels
     baseline = monthly_passages(
         pal.daily[chart["zone_id"]], period=tuple(params["baseline"]), min_coverage=0.0
     ).set_axis(labels)
-    baseline[scores.loc[chart["zone_id"], "hidden"].to_numpy()] = np.nan
+    baseline[scores.loc[chart["zone_id"], "hidden"].to_numpy(bool)] = np.nan
     monthly = _table(
         ["Month", *labels],
         [False, *[True] * len(labels)],
@@ -374,7 +376,7 @@ def _map_zones(
     """Zones with the popup fields (HTML-escaped: folium inserts them as HTML) and colour."""
     gdf = zones.gdf[["zone_id", "name", "geometry"]].copy()
     s = scores.loc[gdf["zone_id"]]
-    hidden = s["hidden"].to_numpy()
+    hidden = s["hidden"].to_numpy(bool)
     ranks = dict(zip(pal.table["zone_id"], pal.table["rank"], strict=True))
     top = len(pal.table)
     gdf["name"] = gdf["name"].map(html.escape)
