@@ -186,6 +186,12 @@ def page(tmp_path_factory):
             )
             browser.send("Page.navigate", url=f"{server.url}/report.html")
             browser.wait_for("Page.loadEventFired")
+            # That event may be about:blank's, still in flight: wait for the report itself.
+            loaded = "document.readyState === 'complete' && location.pathname"
+            deadline = time.monotonic() + 30
+            while browser.js(loaded) != "/report.html":
+                assert time.monotonic() < deadline, "the report did not load"
+                time.sleep(0.1)
             yield browser, server, zones, TINY, site
         finally:
             browser.close()
