@@ -335,3 +335,22 @@ def test_empty_zone_set_assigns_nothing():
     index = ff.ZoneIndex(_zoneset([]))
     np.testing.assert_array_equal(index.assign([X0, np.nan], [Y0, 0.0]), [-1, -1])
     assert len(index.cells) == 0
+
+
+def test_thin_neck_and_tiny_zone():
+    # the neck (5e-8 deg wide) vanishes when the zone shrinks by the safety margin,
+    # and the tiny zone is smaller than one H3 cell
+    a = box(X0, Y0, X0 + 0.004, Y0 + 0.004)
+    b = box(X0 + 0.006, Y0, X0 + 0.01, Y0 + 0.004)
+    neck = box(X0 + 0.004, Y0 + 0.002, X0 + 0.006, Y0 + 0.002 + 5e-8)
+    tiny = box(X0 + 0.02, Y0, X0 + 0.02 + 1e-5, Y0 + 1e-5)
+    zones = _zoneset([shapely.union_all([a, neck, b]), tiny])
+    index = ff.ZoneIndex(zones)
+    rng = np.random.default_rng(8)
+    lon = np.concatenate([rng.uniform(X0 - 0.001, X0 + 0.011, 50_000), [X0 + 0.005, X0 + 0.02]])
+    lat = np.concatenate([rng.uniform(Y0 - 0.001, Y0 + 0.005, 50_000), [Y0 + 0.002, Y0]])
+    lon = np.concatenate([lon, rng.uniform(X0 + 0.02 - 1e-5, X0 + 0.02 + 2e-5, 5000)])
+    lat = np.concatenate([lat, rng.uniform(Y0 - 1e-5, Y0 + 2e-5, 5000)])
+    got = index.assign(lon, lat)
+    np.testing.assert_array_equal(got, reference(zones, lon, lat))
+    assert got[50_000] == 0 and got[50_001] == 1 and (got == 1).sum() > 100
