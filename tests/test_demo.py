@@ -28,13 +28,14 @@ def test_demo_runs_the_chain(tmp_path):
     args = ["demo", "--out", str(out), "--zones", str(zone_file), "--devices", "300"]
     result = CliRunner().invoke(cli, [*args, "--scale", "0.2"])
     assert result.exit_code == 0, result.output
-    for step in ("1/3 simulating", "2/3 counting", "3/3 ranking", "done"):
+    for step in ("1/4 simulating", "2/4 counting", "3/4 ranking", "4/4 writing the report", "done"):
         assert step in result.output
     assert "Mean resilience of these 4 towns" in result.output  # Versailles is excluded
     assert "Alès" in result.output
     table = pd.read_csv(out / "palmares.csv", dtype={"insee": str})
     assert list(table.columns) == COLUMNS and len(table) == 4
     assert (out / "palmares.md").read_text().count("\n|") == 5
+    assert (out / "report.html").stat().st_size > 0
     manifest = json.loads((out / "palmares.manifest.json").read_text())
     assert manifest["upstream"]["command"] == "count"
     # the demo's check line: recovered resilience against the planted truth

@@ -71,11 +71,11 @@ def run_demo(
         console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/dim]  {text}")
 
     zone_set = read_zones(zones)
-    step(f"1/3 simulating {devices:,} devices, {len(zone_set)} towns, {START} to {END}")
+    step(f"1/4 simulating {devices:,} devices, {len(zone_set)} towns, {START} to {END}")
     sim = simulate(zone_set, START, END, out / "pings", seed=seed, devices=devices, scale=scale)
-    step(f"2/3 counting hourly passages from {sim.rows:,} pings")
+    step(f"2/4 counting hourly passages from {sim.rows:,} pings")
     hourly = count_passages(sim.pings, zone_set, out=out / "hourly.parquet")
-    step("3/3 ranking")
+    step("3/4 ranking")
     result = palmares(hourly, zone_set)
     result.write(
         out / "palmares.csv",
@@ -83,13 +83,13 @@ def run_demo(
         inputs=[out / "hourly.parquet"],
         upstream=hourly.attrs["manifest"],
     )
-    show_palmares(result, console)
+    step("4/4 writing the report (map, charts, excluded towns; opens offline)")
     write_report(hourly, zone_set, out / "report.html")
-    step(f"report: {out / 'report.html'} (map, charts, excluded towns; opens offline)")
+    show_palmares(result, console)
     truth = sim.truth_zones.set_index("zone_id")["resilience"]
     error = (result.scores["resilience"] - truth).abs().max()
     step(f"check: every resilience within {100 * error:.1f} points of the planted truth")
-    step(f"done: files in {out}/")
+    step(f"done: {out / 'report.html'}, palmares.csv and the rest in {out}/")
     return result
 
 

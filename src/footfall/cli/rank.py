@@ -177,10 +177,15 @@ def show_palmares(result: Palmares, console: Console | None = None) -> None:
         + f"; resilience: since {crisis[0]} vs {base[0]} to {base[1]}",
     )
     shown = result.display().rename(columns={"monthly passages": "passages/month"})
-    for name in shown.columns:
-        left = name in ("town", "region")
-        table.add_column(name, justify="left" if left else "right", no_wrap=True,
-                         overflow="ellipsis", ratio=2 if left else None)  # fmt: skip
+    # One line per town even in 80 columns: figures keep their width, names are cut.
+    widths = {c: max(len(c), int(shown[c].str.len().max() or 0)) for c in shown.columns}
+    names = ("town", "region")
+    room = console.width - 3 * len(widths) - 1 - sum(w for c, w in widths.items() if c not in names)
+    for name, width in widths.items():
+        if name in names:
+            width = min(width, max(8, room // 2))
+        justify = "left" if name in names else "right"
+        table.add_column(name, justify=justify, width=width, no_wrap=True, overflow="ellipsis")
     for row in shown.itertuples(index=False):
         table.add_row(*row)
     console.print(table)
