@@ -252,6 +252,8 @@ def test_markdown_report(tmp_path, hourly, zones):
     assert "<10" in text and "## Excluded towns" in text
     manifest = json.loads(beside(out, "manifest", "json").read_text())
     assert manifest["outputs"]["monthly"].endswith("palmares-monthly.png")
+    assert "The whole manifest: `palmares.md.manifest.json`." in text
+    assert f"| zone set | {len(zones)} zones, hash {zones.hash[:16]}… |" in text
 
 
 def test_bad_arguments(tmp_path, hourly, zones):

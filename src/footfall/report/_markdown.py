@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from footfall.manifest import beside
 from footfall.report._charts import monthly_chart, points_map, resilience_chart, save_png
 from footfall.report._content import Content, Table
 
@@ -45,7 +45,12 @@ def render_markdown(content: Content, out: Path) -> str:
     for name, fig in charts.items():
         save_png(fig, pngs[name])
     summary = "\n".join(f"- **{key}**: {value}" for key, value in content.summary.items())
-    manifest = json.dumps(content.manifest, indent=2, ensure_ascii=False, default=str)
+    # The manifest in short; the whole record (every input file) is the JSON beside.
+    manifest = [
+        f"**{heading}**\n\n"
+        + markdown_table(Table(["", ""], [[k, v] for k, v in items.items()], [], [False, False]))
+        for heading, items in content.manifest_view.items()
+    ]
     sections = [
         f"# {content.title}",
         summary,
@@ -67,7 +72,8 @@ def render_markdown(content: Content, out: Path) -> str:
         "## Method and publication rules",
         "\n".join(f"- {line}" for line in content.notes),
         "## Run manifest",
-        f"```json\n{manifest}\n```",
+        f"The whole manifest: `{beside(out, 'manifest', 'json').name}`.",
+        *manifest,
     ]
     return "\n\n".join(sections) + "\n"
 
