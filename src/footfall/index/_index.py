@@ -9,9 +9,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from footfall.errors import InputError
+from footfall.errors import IndexBuildError, InputError
 from footfall.index import _build
-from footfall.index._kernel import assign_kernel
+from footfall.index._kernel import KernelArrays, assign_kernel
 from footfall.zones import ZoneSet
 
 __all__ = ["ZoneIndex"]
@@ -62,10 +62,10 @@ class ZoneIndex:
         gdf = zones.gdf if isinstance(zones, ZoneSet) else zones
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
             gdf = gdf.to_crs("EPSG:4326")
+        if resolution is not None and resolution not in range(16):
+            raise IndexBuildError(f"`resolution` was {resolution!r} but is expected in 0..15")
         _build.check_zones(gdf)
         res = _build.choose_resolution(gdf) if resolution is None else int(resolution)
-        if not 0 <= res <= 15:
-            raise ValueError(f"`resolution` was {resolution!r} but is expected in 0..15")
         geo = _build.polygon_parts(gdf.geometry.to_numpy())
         interior, interior_zone, boundary = _build.h3_cover(geo["parts"], geo["part_zone"], res)
         bcells, cand_ptr, cand_part = _build.boundary_candidates(
@@ -80,8 +80,7 @@ class ZoneIndex:
         self.zone_ids: np.ndarray = (
             gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else np.arange(len(gdf))
         )
-        # Everything the kernel needs, in its argument order.
-        self._arrays: tuple[Any, ...] = (
+        self._arrays = KernelArrays(
             res, grid["x0"], grid["y0"], grid["ncx"], grid["ncy"], grid["coarse"], grid["tiles"],
             keys, vals, shift, cand_ptr, cand_part, geo["part_zone"], geo["part_box"],
             geo["part_rings"], geo["ring_starts"], geo["xs"], geo["ys"],
@@ -108,8 +107,8 @@ class ZoneIndex:
 
         A boundary cell has one row per zone it may belong to.
         """
-        keys, vals, cand_ptr, cand_part, part_zone = (self._arrays[i] for i in (7, 8, 10, 11, 12))
-        return _build.cover_frame(keys, vals, cand_ptr, cand_part, part_zone)
+        a = self._arrays
+        return _build.cover_frame(a.keys, a.vals, a.cand_ptr, a.cand_part, a.part_zone)
 
     def assign(self, lon: Any, lat: Any) -> np.ndarray | np.int32:
         """Zone row of each point, or -1 outside every zone.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -9,7 +11,31 @@ from footfall.index._build import FINE_PER_DEG, TILE, cell_slot
 from footfall.index._geometry import part_covers
 from footfall.index._h3 import latlng_to_cell
 
-__all__ = ["assign_kernel"]
+__all__ = ["KernelArrays", "assign_kernel"]
+
+
+class KernelArrays(NamedTuple):
+    """Everything :func:`assign_kernel` needs after the points, in its argument order."""
+
+    res: int  # H3 resolution of the cover
+    x0: float  # prefilter grid origin (lon, lat) and size in tiles
+    y0: float
+    ncx: int
+    ncy: int
+    coarse: np.ndarray  # (ncy * ncx,) int32: tile number or -1
+    tiles: np.ndarray  # (n_tiles, TILE * TILE / 8) uint8 bitmaps
+    keys: np.ndarray  # hash table of the cover: H3 cells (0: empty slot)
+    vals: np.ndarray  # zone row of an interior cell, or -1 - b for boundary cell b
+    shift: int  # 64 - log2(table size)
+    cand_ptr: np.ndarray  # candidates of boundary cell b: cand_part[cand_ptr[b]:cand_ptr[b+1]]
+    cand_part: np.ndarray
+    part_zone: np.ndarray  # zone row of each polygon part
+    part_box: np.ndarray  # (n_parts, 4) bounding boxes
+    part_rings: np.ndarray  # rings of part p: part_rings[p]:part_rings[p + 1]
+    ring_starts: np.ndarray  # vertices of ring r: ring_starts[r]:ring_starts[r + 1]
+    xs: np.ndarray  # vertex coordinates, closed rings
+    ys: np.ndarray
+
 
 #: Points per block: each parallel task handles one block in three passes.
 _BLOCK = 1024
