@@ -24,7 +24,6 @@ import pandas as pd
 import shapely
 
 from footfall.dask_engine import bench_section as dask_section
-from footfall.dask_engine import bench_section as dask_section
 from footfall.errors import InputError
 from footfall.hourly import end_to_end_section
 from footfall.index import ZoneIndex
@@ -308,8 +307,8 @@ def assignment_section(ctx: BenchContext) -> list[Row]:
 def h3_section(ctx: BenchContext) -> list[Row]:
     """Compare the numba H3 encoder with h3-py, cell for cell, on points worldwide.
 
-    At the index resolution, its neighbours and the finest one; at most 2 M
-    points per resolution (h3-py runs at about 1 M points/s).
+    At the index resolution and two on either side, the coarsest and the
+    finest; at most 2 M points per resolution (h3-py runs at ~1 M points/s).
     """
     import h3
 
@@ -322,7 +321,7 @@ def h3_section(ctx: BenchContext) -> list[Row]:
     latlng_to_cells(lat[:10], lng[:10], 0)  # compiled code loaded before timing
     rows = []
     res0 = ctx.index.resolution
-    for res in sorted({max(res0 - 1, 0), res0, min(res0 + 1, 15), 15}):
+    for res in sorted({0, *range(max(res0 - 2, 0), min(res0 + 3, 16)), 15}):
         ctx.progress(f"h3: resolution {res} on {n:,} points worldwide")
         ours_s, ours = _best_time(lambda res=res: latlng_to_cells(lat, lng, res), ctx.repeat)
         start = time.perf_counter()
@@ -401,7 +400,6 @@ SECTIONS: dict[str, Callable[[BenchContext], list[Row]]] = {
     "assign": assignment_section,
     "h3": h3_section,
     "exact": exactness_section,
-    "dask": dask_section,
     "dask": dask_section,
     "e2e": end_to_end_section,
 }
