@@ -95,6 +95,18 @@ print(f"{sim.rows:,} ping rows; accounting: {accounting}")
 hourly.head()
 """,
     """\
+The same count scales out with Dask: `engine="dask"` runs the same kernel on a cluster,
+here a LocalCluster of two worker processes (pass `client=` a `distributed.Client` or a
+scheduler address for a real one). The result is the same, row for row.
+""",
+    """\
+from footfall.testing import assert_hourly_equal
+
+on_dask = ff.count_passages(sim.pings, zones, engine="dask", workers=2)
+assert_hourly_equal(on_dask, hourly, check_panel=True)
+print(f"Dask: {len(on_dask):,} zone-hours, as the local engine")
+""",
+    """\
 ## 4. A day and a month
 
 Passages of one day, hour by hour (local time), then the daily passages of March 2020,
