@@ -201,9 +201,21 @@ def test_bad_urls_are_named(url, message, zones):
         ff.count_passages(url, zones, engine="dask")
 
 
-def test_refuses_a_bad_client(pings, zones):
+def test_refuses_a_bad_client_and_a_dataframe(pings, zones):
     with pytest.raises(InputError, match="`client` was 42"):
         ff.count_passages(pings, zones, engine="dask", client=42)
+    frame = pq.read_table(pings / "part-0.parquet").to_pandas()
+    with pytest.raises(InputError, match="count a DataFrame with engine='local'"):
+        ff.count_passages(frame, zones, engine="dask")
+
+
+def test_cli_engine_dask_starts_a_local_cluster(pings, zone_file, local, tmp_path):
+    out = tmp_path / "hourly.parquet"
+    args = ["count", str(pings), "--zones", str(zone_file), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--engine", "dask", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert_hourly_equal(read_hourly(out), local, check_panel=True)
+    assert read_hourly(out).attrs["manifest"]["parameters"]["engine"] == "dask"
 
 
 def test_cli_unreachable_scheduler_is_one_line(pings, tmp_path):

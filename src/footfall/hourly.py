@@ -819,6 +819,11 @@ def count_passages(
     zone_ids = list(zones.zone_ids)
 
     if isinstance(pings, pd.DataFrame):
+        if engine == "dask":
+            raise InputError(
+                "engine='dask' reads ping files on the workers; count a DataFrame with "
+                "engine='local', or write it to Parquet first"
+            )
         part = map_batch(_dataframe_fragment(pings, spec), index, spec, source="<DataFrame>")
         hourly, panel = reduce_partials([part], zone_ids, tz)
         inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
