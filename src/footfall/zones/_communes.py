@@ -53,6 +53,7 @@ def _all_communes() -> gpd.GeoDataFrame:
             "code",
             "type",
             "nom",
+            "type_nom",
             "population_municipale",
             "departement_id",
             "epci_id",
@@ -71,7 +72,7 @@ def _all_communes() -> gpd.GeoDataFrame:
     frame = pd.DataFrame(
         {
             "insee": com["code"].to_numpy(),
-            "name": com["nom"].to_numpy(),
+            "name": _full_names(com["nom"], com["type_nom"]),
             "population": pd.to_numeric(com["population_municipale"]).astype("Int64").to_numpy(),
             "department": department,
             "region": region,
@@ -81,6 +82,16 @@ def _all_communes() -> gpd.GeoDataFrame:
     )
     geometry = _from_hex_wkb(com["geometry"])
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+# INSEE's TNCC code ("type_nom"): the article that goes before the stored name
+# (https://www.insee.fr/fr/information/2560625), e.g. 3 + "Rochelle" -> "La Rochelle".
+_ARTICLES = {"2": "Le ", "3": "La ", "4": "Les ", "5": "L'", "6": "Aux ", "7": "Las ", "8": "Los "}
+
+
+def _full_names(names: pd.Series, tncc: pd.Series):
+    articles = tncc.map(_ARTICLES).fillna("")
+    return (articles + names).to_numpy()
 
 
 def _from_hex_wkb(column: pd.Series):
