@@ -230,6 +230,16 @@ def test_cli_unreachable_scheduler_is_one_line(pings, tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_a_scheduler_without_workers_is_an_error_not_a_hang(pings, zones):
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        local_cluster(n_workers=0) as empty,
+        Client(empty) as client,
+    ):
+        with pytest.raises(InputError, match="cannot connect to the scheduler at .* workers"):
+            ff.count_passages(pings, zones, engine="dask", client=client)
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """Stop a process group: SIGTERM, then SIGKILL if it lingers."""
     if proc.poll() is None:

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import dask
+
 from footfall.errors import InputError
 from footfall.hourly import (
     CountSpec,
@@ -115,21 +117,25 @@ class DaskEngine:
         from distributed import Client
 
         given = self._given
-        if isinstance(given, Client):
-            self.client = given
-            return self
+        where = "a LocalCluster" if given is None else f"the scheduler at {given!r}"
+        # Waits are bounded by Dask's distributed.comm.timeouts.connect, so a count never
+        # hangs on a scheduler that is down or has no workers.
+        timeout = dask.config.get("distributed.comm.timeouts.connect")
         try:
-            if given is None:
-                cluster = local_cluster(self._workers)
-                self._owned.append(cluster)
-                self.client = Client(cluster)
-            else:  # waits up to Dask's distributed.comm.timeouts.connect
-                self.client = Client(given)
-        except OSError as exc:
+            if isinstance(given, Client):
+                self.client = given
+                where = f"the scheduler at {given.scheduler.address!r}"
+            elif given is None:
+                self._owned.append(local_cluster(self._workers))
+                self.client = Client(self._owned[0])
+            else:
+                self.client = Client(given, timeout=timeout)
+            if self.client is not given:
+                self._owned.insert(0, self.client)
+            self.client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
             self.__exit__()
-            where = "a LocalCluster" if given is None else f"the scheduler at {given!r}"
-            raise InputError(f"cannot connect to {where} ({exc})") from exc
-        self._owned.insert(0, self.client)
+            raise InputError(f"cannot connect to {where} or its workers ({exc})") from exc
         return self
 
     def __exit__(self, *exc: object) -> None:
