@@ -67,6 +67,13 @@ def test_dst_days_and_curfew_shape_the_hours(zones3, tmp_path):
     assert evening < 0.1 * afternoon
 
 
+def test_flat_api_simulate_is_callable_after_the_module_is_imported(zones3, tmp_path):
+    import footfall.simulate  # noqa: F401 - the package attribute becomes the module
+
+    sim = ff.simulate(zones3, "2020-06-01", "2020-06-01", tmp_path / "p", devices=200)
+    assert sim.rows > 0 and (tmp_path / "p" / "day=2020-06-01" / "part-0.parquet").exists()
+
+
 def test_calendar_of_2020_21():
     days = pd.to_datetime(["2020-02-01", "2020-04-01", "2020-11-15", "2020-12-01",
                            "2020-12-20", "2021-01-20"])  # fmt: skip
