@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,10 @@ def test_same_seed_same_files_whatever_the_threads(zones3, tmp_path):
     table = pq.read_table(a.pings / "day=2020-10-25" / "part-0.parquet")
     assert table.schema.names == ["device_id", "timestamp", "lat", "lon", "accuracy_m"]
     assert table.num_rows == a.truth_days["rows"].iloc[1]
+    manifest = json.loads((a.pings / "_manifest.json").read_text())
+    assert [i["path"] for i in manifest["inputs"]] == [str(f) for f in zones3.sources]
+    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    assert manifest["zones"]["hash"] == zones3.hash and manifest["outputs"]["rows"] == a.rows
     truth = read_truth(a.pings)
     pd.testing.assert_frame_equal(truth.truth_zones, a.truth_zones)
     assert truth.meta == a.meta and truth.rows == a.rows

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from footfall.errors import InputError
-from footfall.manifest import atomic_path, make_manifest, write_manifest
+from footfall.manifest import atomic_path, file_record, make_manifest, write_manifest
 
 __all__ = ["Simulation", "simulate", "read_truth", "calendar", "PING_SCHEMA"]
 
@@ -311,7 +311,7 @@ def simulate(
         out / "_manifest.json",
         make_manifest(
             "simulate",
-            inputs=[],
+            inputs=[file_record(f) for f in zones.sources],
             zones={"hash": zones.hash, "n_zones": n, "sources": [str(s) for s in zones.sources]},
             parameters=meta["parameters"],
             outputs={"pings": str(out), "days": len(days), "rows": int(rows.sum())},
