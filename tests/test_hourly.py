@@ -84,6 +84,7 @@ def brute_force(df: pd.DataFrame, zones: ZoneSet, tz: str = "Europe/Paris") -> p
         & df["lon"].between(-180, 180)
         & ~((df["lat"] == 0) & (df["lon"] == 0))
         & (ts >= pd.Timestamp("2005-01-01", tz="UTC"))
+        & (ts < pd.Timestamp("2050-01-01", tz="UTC"))
     )
     valid = df[ok].assign(hour=ts[ok].dt.floor("h").dt.tz_convert(tz))
     frames = []

@@ -13,9 +13,10 @@ from click.testing import CliRunner
 
 import footfall as ff
 from footfall.cli import cli
+from footfall.testing import assert_hourly_equal
 from footfall.simulate import calendar, read_truth, simulate
 from footfall.zones import ZoneSet
-from test_hourly import small_zones
+from test_hourly import brute_force, small_zones
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,15 @@ def test_flat_api_simulate_is_callable_after_the_module_is_imported(zones3, tmp_
 
     sim = ff.simulate(zones3, "2020-06-01", "2020-06-01", tmp_path / "p", devices=200)
     assert sim.rows > 0 and (tmp_path / "p" / "day=2020-06-01" / "part-0.parquet").exists()
+
+
+@pytest.mark.parametrize("days", [("2020-03-28", "2020-03-30"), ("2020-10-24", "2020-10-26")])
+def test_count_of_simulated_pings_equals_brute_force_across_dst(zones3, tmp_path, days):
+    sim = simulate(zones3, *days, tmp_path / "p", seed=4, devices=700)
+    raw = pd.read_parquet(sim.pings).dropna(subset=["device_id", "timestamp"])
+    epoch_s = (raw["timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    raw = raw.assign(timestamp=epoch_s)
+    assert_hourly_equal(ff.count_passages(sim.pings, zones3), brute_force(raw, zones3))
 
 
 def test_calendar_of_2020_21():
