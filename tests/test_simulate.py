@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import footfall as ff
 from footfall.cli import cli
-from footfall.testing import assert_hourly_equal
 from footfall.simulate import calendar, read_truth, simulate
+from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet
 from test_hourly import brute_force, small_zones
 
