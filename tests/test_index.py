@@ -354,3 +354,26 @@ def test_thin_neck_and_tiny_zone():
     got = index.assign(lon, lat)
     np.testing.assert_array_equal(got, reference(zones, lon, lat))
     assert got[50_000] == 0 and got[50_001] == 1 and (got == 1).sum() > 100
+
+
+def test_points_on_cell_vertices_and_grid_lines(synthetic, index):
+    # H3 cell corners and prefilter grid lines are where a point's cell is decided
+    # by rounding; the safety margin must make either side give the right zone
+    cells = index.cells["cell"].astype(np.int64).unique()[::5]
+    corners = np.array([v for c in cells for v in h3.cell_to_boundary(h3.int_to_str(int(c)))])
+    rng = np.random.default_rng(12)
+    from footfall.index._build import FINE_PER_DEG
+
+    def on_lines(lo: float, hi: float, n: int) -> np.ndarray:
+        # the grid origin is a multiple of 1/8 deg, so its lines are multiples of 1/1024
+        return np.floor(rng.uniform(lo, hi, n) * FINE_PER_DEG) / FINE_PER_DEG
+
+    n = 20_000
+    lon = np.concatenate(
+        [corners[:, 1], on_lines(X0 - 0.035, X0 + 0.045, n), rng.uniform(X0 - 0.035, X0 + 0.045, n)]
+    )
+    lat = np.concatenate(
+        [corners[:, 0], rng.uniform(Y0 - 0.015, Y0 + 0.035, n), on_lines(Y0 - 0.015, Y0 + 0.035, n)]
+    )
+    assert len(corners) > 1000
+    np.testing.assert_array_equal(index.assign(lon, lat), reference(synthetic, lon, lat))
