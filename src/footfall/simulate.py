@@ -194,7 +194,9 @@ def simulate(
     seed : int
         Same seed, same parameters: the same files, whatever `workers`.
     devices : int
-        Active panel devices on the first day (a weekday).
+        Active panel devices at the start, before the weekly rhythm: the app's
+        penetration times the people it could reach. The day's active devices are
+        ``devices * (1 + drift * years) * weekly``; zone passages scale with them.
     scale : float
         Multiplies zone flows: a 50,000-inhabitant town gets about ``200 * scale``
         passages on a normal day at the first day's panel size.
