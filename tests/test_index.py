@@ -19,6 +19,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 import footfall as ff
 from footfall.errors import IndexBuildError, InputError
+from footfall.index._build import FINE_PER_DEG
 from footfall.index._geometry import orient2d
 from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet
 
@@ -362,7 +363,6 @@ def test_points_on_cell_vertices_and_grid_lines(synthetic, index):
     cells = index.cells["cell"].astype(np.int64).unique()[::5]
     corners = np.array([v for c in cells for v in h3.cell_to_boundary(h3.int_to_str(int(c)))])
     rng = np.random.default_rng(12)
-    from footfall.index._build import FINE_PER_DEG
 
     def on_lines(lo: float, hi: float, n: int) -> np.ndarray:
         # the grid origin is a multiple of 1/8 deg, so its lines are multiples of 1/1024
