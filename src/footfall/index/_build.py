@@ -14,6 +14,7 @@ import shapely
 from numba import njit
 
 from footfall.errors import IndexBuildError
+from footfall.zones.validate import find_overlaps
 
 __all__ = [
     "MARGIN_DEG",
@@ -46,9 +47,6 @@ _CELLS_PER_ZONE = 300
 
 def check_zones(gdf: gpd.GeoDataFrame) -> None:
     """Refuse zone sets that cannot be indexed exactly, naming the zone and the reason."""
-    # Imported here: footfall.zones.validate pulls more than the index needs at import.
-    from footfall.zones.validate import find_overlaps
-
     ids = gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else gdf.index.astype(str)
     geoms = gdf.geometry.to_numpy()
     for zid, geom in zip(ids, geoms, strict=True):
