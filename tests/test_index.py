@@ -377,3 +377,17 @@ def test_points_on_cell_vertices_and_grid_lines(synthetic, index):
     )
     assert len(corners) > 1000
     np.testing.assert_array_equal(index.assign(lon, lat), reference(synthetic, lon, lat))
+
+
+def test_plain_geodataframe_in_another_crs(synthetic, index):
+    # a bare GeoDataFrame (no zone_id) in Lambert-93 is reprojected to lon/lat
+    # (without zone 4: reprojection turns its shared edge with zone 0 into a sliver)
+    gdf = gpd.GeoDataFrame(geometry=synthetic.gdf.geometry.drop(4).to_crs("EPSG:2154"))
+    gdf = gdf.reset_index(drop=True)
+    other = ff.ZoneIndex(gdf)
+    assert list(other.zone_ids) == list(range(len(gdf)))
+    rng = np.random.default_rng(13)
+    lon = rng.uniform(X0 - 0.035, X0 + 0.045, 20_000)
+    lat = rng.uniform(Y0 - 0.015, Y0 + 0.035, 20_000)
+    back = _zoneset(list(gdf.to_crs("EPSG:4326").geometry))
+    np.testing.assert_array_equal(other.assign(lon, lat), reference(back, lon, lat))

@@ -61,7 +61,7 @@ def check_zones(gdf: gpd.GeoDataFrame) -> None:
             raise IndexBuildError(f"zone {zid}: coordinates outside lon/lat range {geom.bounds}")
     overlaps = find_overlaps(gdf)
     if overlaps:
-        shown = "; ".join(f"{a} and {b} ({area:.1f} m²)" for a, b, area in overlaps[:5])
+        shown = "; ".join(f"{a} and {b} ({area:.3g} m²)" for a, b, area in overlaps[:5])
         more = f" and {len(overlaps) - 5} more" if len(overlaps) > 5 else ""
         raise IndexBuildError(f"zones overlap, each point must have one zone: {shown}{more}")
 
