@@ -12,6 +12,7 @@ import importlib.util
 import os
 import platform
 import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,7 +128,8 @@ def _best_time(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes there, kB here
 
 
 def _first_row(point: np.ndarray, zone: np.ndarray, n: int) -> np.ndarray:
