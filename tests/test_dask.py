@@ -178,6 +178,22 @@ def test_bad_files_skipped_or_named(client, pings, zones, tmp_path):
         ff.count_passages(inputs, zones, engine="dask", client=client)
 
 
+def test_file_failing_while_mapped_is_skipped_whole(client, pings, zones, tmp_path):
+    """A file whose footer reads but whose pages do not fails in the map step, on a worker."""
+    inputs = tmp_path / "inputs"
+    shutil.copytree(pings, inputs)
+    data = bytearray((inputs / "part-0.parquet").read_bytes())
+    data[4:40] = b"\xff" * 36  # the first page header
+    (inputs / "part-0.parquet").write_bytes(data)
+    with pytest.raises(InputError, match=r"part-0\.parquet: unreadable ping file"):
+        ff.count_passages(inputs, zones, engine="dask", client=client)
+    skipped = ff.count_passages(inputs, zones, engine="dask", client=client, skip_bad_files=True)
+    (bad,) = skipped.attrs["manifest"]["skipped_files"]
+    assert bad["path"].endswith("part-0.parquet") and "page header" in bad["error"]
+    (inputs / "part-0.parquet").unlink()
+    assert_same_count(skipped, ff.count_passages(inputs, zones))  # none of its rows counted
+
+
 def test_fsspec_urls_read_on_the_workers(client, pings, zones, local):
     """fsspec URLs (``file://`` here; ``s3://``, ``gs://`` alike) give the same count."""
     url = f"file://{pings}"
