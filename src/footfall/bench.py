@@ -25,7 +25,7 @@ import pandas as pd
 import shapely
 
 from footfall.dask_engine import bench_section as dask_section
-from footfall.errors import InputError
+from footfall.errors import FootfallError, InputError
 from footfall.hourly import end_to_end_section
 from footfall.index import ZoneIndex
 from footfall.zones import ZoneSet, read_zones
@@ -176,15 +176,21 @@ def _peer_strtree(zones: ZoneSet, lon: np.ndarray, lat: np.ndarray) -> Callable[
 
 
 def _duckdb_connect():
-    import duckdb
-
+    remedy = "the DuckDB peer needs the bench extra: pip install 'footfall[bench]'"
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise FootfallError(f"{remedy} ({exc})") from exc
     con = duckdb.connect()
     # The spatial extension ships in the duckdb-ext-spatial wheel: no download.
     spec = importlib.util.find_spec("duckdb_ext")
     if spec is not None and spec.submodule_search_locations:
         ext_dir = Path(list(spec.submodule_search_locations)[0]) / "extensions"
         con.execute(f"SET extension_directory = '{ext_dir.as_posix()}'")
-    con.execute("LOAD spatial")
+    try:
+        con.execute("LOAD spatial")
+    except duckdb.Error as exc:
+        raise FootfallError(f"{remedy} ({exc})") from exc
     return con
 
 
