@@ -103,6 +103,25 @@ def test_local_cluster_of_two_processes_equals_local(client, pings, zones, local
     assert (hours.dt.strftime("%Y-%m-%d %H%z") == "2020-10-25 02+0200").any()
 
 
+def test_index_shipped_once_and_no_data_between_workers(client, pings, zones):
+    """One scattered index serves every map task; partials travel through the checkpoints."""
+
+    def finished(dask_scheduler):  # tasks that reached memory, by key prefix (cumulative)
+        return {k: v.state_counts["memory"] for k, v in dask_scheduler.task_prefixes.items()}
+
+    def transfers():
+        counts = client.run(lambda dask_worker: dask_worker.state.transfer_incoming_count_total)
+        return sum(counts.values())
+
+    before, moved = client.run_on_scheduler(finished), transfers()
+    ff.count_passages(pings, zones, engine="dask", client=client)
+    after = client.run_on_scheduler(finished)
+    new = {k: n - before.get(k, 0) for k, n in after.items() if n > before.get(k, 0)}
+    assert new.pop("ZoneIndex") == 1
+    assert new == {"list_file": 5, "map_fragment": 5, "reduce_slices": new["reduce_slices"]}
+    assert transfers() == moved  # no task fetched data from another worker
+
+
 def test_exact_against_brute_force(client, pings, zones):
     """Distinct devices per zone-hour and per day, from every row at once (pandas)."""
     result = ff.count_passages(pings, zones, engine="dask", client=client)
