@@ -7,6 +7,7 @@ so ``footfall --help`` stays instant.
 from __future__ import annotations
 
 import importlib
+
 import click
 
 from footfall import __version__
@@ -54,7 +55,9 @@ class _LazyGroup(click.Group):
         except FootfallError as exc:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:
-            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from exc
+            raise click.ClickException(
+                f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            ) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
