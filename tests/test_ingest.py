@@ -152,3 +152,17 @@ def test_window_and_errors_name_the_file_and_column(tmp_path, pings):
         count(str(tmp_path / "*.csv"))
     with pytest.raises(ff.InputError, match="end is not after the start"):
         count(path, window=("2021-01-01", "2020-01-01"))
+
+
+def test_text_device_ids_never_reach_an_output(tmp_path, pings):
+    df = pings.assign(device_id="user-" + pings["device_id"].astype(str) + "@example.org")
+    df.loc[df.index[:5], "lat"] = np.nan  # quarantined rows too
+    df.to_csv(tmp_path / "p.csv", index=False)
+    out = tmp_path / "out" / "hourly.parquet"
+    out.parent.mkdir()
+    count(tmp_path / "p.csv", out=out)
+    files = list(out.parent.iterdir())
+    assert len(files) == 4
+    for path in files:
+        data = path.read_bytes()
+        assert b"user-" not in data and b"example.org" not in data, path
