@@ -145,6 +145,16 @@ def test_exact_across_spring_dst_and_another_time_zone():
         assert_hourly_equal(hourly, brute_force(df, small_zones(), tz))
 
 
+def test_dataframe_input_writes_outputs_in_a_new_directory(tmp_path):
+    df = random_pings(2_000, seed=6)
+    out = tmp_path / "new" / "dir" / "hourly.parquet"
+    hourly = ff.count_passages(df, small_zones(), index=small_index(), out=out)
+    assert_hourly_equal(ff.read_hourly(out), hourly, check_panel=True)
+    assert ff.read_hourly(out).attrs["manifest"]["inputs"] == [
+        {"path": "<DataFrame>", "rows": 2050}
+    ]
+
+
 def test_half_hour_time_zone_is_refused():
     with pytest.raises(ff.InputError, match="whole hours"):
         ff.count_passages(
