@@ -33,6 +33,7 @@ from footfall.zones import ZoneSet
 
 ZONES_DIR = Path(__file__).resolve().parents[1] / "zones"
 DASK_BIN = Path(sys.executable).with_name("dask")
+FOOTFALL = Path(sys.executable).with_name("footfall")
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -179,6 +180,40 @@ def test_resumes_from_local_checkpoints(client, pings, zones, local, tmp_path):
     assert not beside(out, "checkpoints", "").exists()
     again = ff.count_passages(pings, zones, engine="dask", client=client, out=out)
     assert_same_count(again, local)
+
+
+def test_killed_dask_run_resumes(client, pings, zones, zone_file, tmp_path):
+    """``footfall count --scheduler`` killed mid-run resumes from its checkpoints."""
+    days = pings.parent / "sim"  # one file per day: 72 fragments
+    out = tmp_path / "hourly.parquet"
+    args = [FOOTFALL, "count", str(days), "--zones", str(zone_file), "--out", str(out),
+            "--scheduler", client.scheduler.address, "-q"]  # fmt: skip
+    proc = subprocess.Popen(args)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(tmp_path.glob("hourly.checkpoints/*/*/meta.json"))) >= 5:
+            proc.kill()
+            break
+        time.sleep(0.002)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not out.exists()
+    resumed = ff.count_passages(days, zones, engine="dask", client=client, out=out)
+    assert_same_count(resumed, ff.count_passages(days, zones))
+    assert not beside(out, "checkpoints", "").exists()
+
+
+def test_a_fragment_mapped_twice_keeps_one_checkpoint(zones, tmp_path):
+    """A task of a killed client, or one Dask ran twice, may finish after the new run's."""
+    from footfall.hourly import CountSpec, _save_partial, map_batch
+
+    pings = pa.table({"device_id": [1, 2, 1], "timestamp": [1_600_000_000] * 3,
+                      "lat": [45.0, 0.0, 45.0], "lon": [4.0, 0.0, 4.0]})  # fmt: skip
+    part = map_batch(pings, ff.ZoneIndex(zones), CountSpec())
+    directory = tmp_path / "000000-fragment"
+    first = _save_partial(part, directory, {"path": "p", "key": "k"})
+    assert _save_partial(part, directory, {"path": "p", "key": "k"}) == first
+    assert [p.name for p in tmp_path.iterdir()] == [directory.name]  # no temporary left
 
 
 def test_bad_files_skipped_or_named(client, pings, zones, tmp_path):

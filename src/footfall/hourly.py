@@ -452,7 +452,14 @@ def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[
     if part.quarantine.num_rows:
         pq.write_table(part.quarantine, tmp / "quarantine.parquet")
     (tmp / "meta.json").write_text(json.dumps(meta))
-    os.replace(tmp, directory)
+    try:
+        os.replace(tmp, directory)
+    except OSError:
+        # Another run of the same fragment finished first (a Dask task of a client that
+        # died, or run twice): same content, so keep that one.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (directory / "meta.json").exists():
+            raise
     return meta
 
 
@@ -945,7 +952,6 @@ def _finish(
     hourly.attrs["panel"] = panel
     hourly.attrs["manifest"] = manifest
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(outputs["quarantine"]) as tmp:
             with pq.ParquetWriter(tmp, QUARANTINE_SCHEMA) as writer:
                 for table in quarantine:
