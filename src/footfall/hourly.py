@@ -952,6 +952,7 @@ def _finish(
     hourly.attrs["panel"] = panel
     hourly.attrs["manifest"] = manifest
     if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(outputs["quarantine"]) as tmp:
             with pq.ParquetWriter(tmp, QUARANTINE_SCHEMA) as writer:
                 for table in quarantine:
