@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 import footfall as ff
 from footfall.cli import cli
-from footfall.simulate import simulate
+from footfall.simulation import simulate
 from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet
 from test_hourly import TOWNS, ZONES_DIR, small_zones

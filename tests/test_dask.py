@@ -27,7 +27,7 @@ from footfall.dask_engine import local_cluster
 from footfall.errors import InputError
 from footfall.hourly import read_hourly
 from footfall.manifest import beside, read_manifest
-from footfall.simulate import simulate
+from footfall.simulation import simulate
 from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import footfall as ff
 from footfall.cli import cli
 from footfall.ranking import COLUMNS
-from footfall.simulate import read_truth, simulate
+from footfall.simulation import read_truth, simulate
 from footfall.zones import ZoneSet
 
 ZONES_DIR = Path(__file__).resolve().parents[1] / "zones"

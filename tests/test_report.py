@@ -336,12 +336,8 @@ def test_cli_bad_input_is_one_line(tmp_path, hourly, zones, args, message):
 @pytest.mark.slow
 def test_whole_chain_publishes_no_device_id(tmp_path, zones):
     """simulate -> count -> report: no device identifier in any file the report writes."""
-    # Not ff.simulate: once any code imports the module footfall.simulate, that name is
-    # the module, not the function (a clash of the lazy flat API).
-    from footfall.simulate import simulate
-
     small = ff.ZoneSet(zones.gdf[zones.gdf["zone_id"].isin(list(LEVELS)[:4])])
-    sim = simulate(small, "2020-01-01", "2020-04-30", tmp_path / "pings", seed=3, devices=600)
+    sim = ff.simulate(small, "2020-01-01", "2020-04-30", tmp_path / "pings", seed=3, devices=600)
     ff.count_passages(sim.pings, small, out=tmp_path / "hourly.parquet")
     period = ("2020-03-01", "2020-04-30")  # four months are enough here, and fast
     hourly = tmp_path / "hourly.parquet"

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import footfall as ff
 from footfall.cli import cli
-from footfall.simulate import calendar, read_truth, simulate
+from footfall.simulation import calendar, read_truth, simulate
 from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet
 from test_hourly import brute_force, small_zones
@@ -74,7 +74,7 @@ def test_dst_days_and_curfew_shape_the_hours(zones3, tmp_path):
 
 
 def test_flat_api_simulate_is_callable_after_the_module_is_imported(zones3, tmp_path):
-    import footfall.simulate  # noqa: F401 - the package attribute becomes the module
+    import footfall.simulation  # noqa: F401 - must not shadow the flat name
 
     sim = ff.simulate(zones3, "2020-06-01", "2020-06-01", tmp_path / "p", devices=200)
     assert sim.rows > 0 and (tmp_path / "p" / "day=2020-06-01" / "part-0.parquet").exists()

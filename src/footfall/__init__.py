@@ -39,7 +39,7 @@ _LAZY: dict[str, str] = {
     "read_hourly": "footfall.hourly",
     "read_panel": "footfall.hourly",
     # simulation
-    "simulate": "footfall.simulate",
+    "simulate": "footfall.simulation",
     # counts
     "normalise": "footfall.counts",
     "daily_passages": "footfall.counts",
@@ -55,13 +55,37 @@ _LAZY: dict[str, str] = {
     "write_report": "footfall.report",
 }
 
+# Spelled out (not built from _LAZY) so that linters and IDEs see the public names;
+# tests/test_api.py checks that both lists agree.
 __all__ = [
     "FootfallError",
     "IndexBuildError",
     "InputError",
     "ZoneError",
     "__version__",
-    *sorted(_LAZY),
+    "Palmares",
+    "ZoneIndex",
+    "ZoneSet",
+    "build_zones",
+    "count_passages",
+    "daily_passages",
+    "diff_zones",
+    "eligibility",
+    "fix_zones",
+    "monthly_passages",
+    "monthly_series",
+    "normalise",
+    "palmares",
+    "rank",
+    "read_hourly",
+    "read_panel",
+    "read_pings",
+    "read_zones",
+    "resilience",
+    "simulate",
+    "validate_zones",
+    "write_report",
+    "write_zones",
 ]
 
 

@@ -1066,7 +1066,7 @@ def bench_end_to_end(
     workdir : path, optional
         Where the simulation and outputs go (default: a temporary directory).
     start, days, scale, devices, background : optional
-        Simulation size (see :func:`footfall.simulate.simulate`).
+        Simulation size (see :func:`footfall.simulation.simulate`).
     workers : int, optional
         Threads of the count (default: the CPUs).
 
@@ -1098,7 +1098,7 @@ def bench_end_to_end(
         zones.gdf.drop(columns="source", errors="ignore").to_file(zone_file, driver="GeoJSON")
         truth = None
         if pings is None:
-            from footfall.simulate import simulate
+            from footfall.simulation import simulate
 
             pings = workdir / "pings"
             end = (pd.Timestamp(start) + pd.Timedelta(days=days - 1)).strftime("%Y-%m-%d")

@@ -59,7 +59,7 @@ def run_demo(
     from footfall.hourly import count_passages
     from footfall.ranking import palmares
     from footfall.report import write_report
-    from footfall.simulate import simulate
+    from footfall.simulation import simulate
     from footfall.zones import read_zones
 
     console = console or Console()

@@ -69,7 +69,7 @@ def simulate(
     quiet: bool,
 ) -> None:
     """Simulate the pings of a national app panel, and write the truth beside them."""
-    from footfall.simulate import simulate as run
+    from footfall.simulation import simulate as run
 
     result = run(
         zones_path, start, end, out,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -493,18 +491,3 @@ def _add_faults(
         else:
             masks["device_id"][rows] = True
     return out, masks
-
-
-class _CallableModule(types.ModuleType):
-    """The module `footfall.simulate`, callable as :func:`simulate`.
-
-    In the flat API ``ff.simulate`` is the function, but once this module is imported
-    the package attribute ``footfall.simulate`` is the module (the import system sets
-    it); calling the module calls the function, so both spellings work.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Simulation:
-        return simulate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
