@@ -25,6 +25,7 @@ __all__ = [
     "polygon_parts",
     "h3_cover",
     "boundary_candidates",
+    "strip_edges",
     "build_hash",
     "build_grid",
     "cell_slot",
@@ -131,12 +132,13 @@ def boundary_candidates(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate parts of each boundary cell, from an R-tree over the part boxes.
 
-    Returns the boundary cells that have candidates, and CSR arrays (ptr, parts)
-    with each cell's candidates ordered by zone row, so that a point on the edge
-    shared by two touching zones goes to the first of them.
+    Returns the boundary cells that have candidates, the latitude range of each
+    (grown by MARGIN_DEG), and CSR arrays (ptr, parts) with each cell's
+    candidates ordered by zone row, so that a point on the edge shared by two
+    touching zones goes to the first of them.
     """
     if len(boundary) == 0:  # no zones: rtree refuses an empty bulk load
-        return boundary, np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32)
+        return boundary, np.empty((0, 2)), np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32)
     tree = rtree.index.Index(
         ((i, tuple(box), None) for i, box in enumerate(part_box)), interleaved=True
     )
@@ -154,7 +156,36 @@ def boundary_candidates(
     kept = np.flatnonzero(counts > 0)
     ptr = np.zeros(len(kept) + 1, dtype=np.int64)
     np.cumsum(counts[kept], out=ptr[1:])
-    return boundary[kept], ptr, ids.astype(np.int32)
+    return boundary[kept], boxes[kept][:, [1, 3]], ptr, ids.astype(np.int32)
+
+
+@njit(cache=True)
+def strip_edges(strip, cand_ptr, cand_part, part_rings, ring_starts, ys):
+    """Edges of each (boundary cell, candidate part) pair that meet the cell's latitude range.
+
+    Only these edges can cross a horizontal ray from a point of the cell or
+    hold the point, so the exact test reads a handful of edges instead of the
+    whole part. Returns CSR arrays (ptr over the pairs, first vertex of each edge).
+    """
+    ptr = np.zeros(cand_part.shape[0] + 1, dtype=np.int64)
+    edges = np.empty(0, dtype=np.int32)
+    n = 0
+    for fill in (False, True):  # count, then fill
+        if fill:
+            edges = np.empty(n, dtype=np.int32)
+        n = 0
+        for b in range(strip.shape[0]):
+            lo, hi = strip[b, 0], strip[b, 1]
+            for c in range(cand_ptr[b], cand_ptr[b + 1]):
+                part = cand_part[c]
+                for ring in range(part_rings[part], part_rings[part + 1]):
+                    for v in range(ring_starts[ring], ring_starts[ring + 1] - 1):
+                        if max(ys[v], ys[v + 1]) >= lo and min(ys[v], ys[v + 1]) <= hi:
+                            if fill:
+                                edges[n] = v
+                            n += 1
+                ptr[c + 1] = n
+    return ptr, edges
 
 
 @njit(cache=True)
@@ -187,11 +218,17 @@ def build_hash(
     return keys, vals, 64 - bits
 
 
-def build_grid(parts: np.ndarray, part_box: np.ndarray) -> dict[str, object]:
-    """Prefilter bitmap of the fine lon/lat cells that meet a part grown by MARGIN_DEG.
+def build_grid(parts: np.ndarray, part_box: np.ndarray, part_zone: np.ndarray) -> dict[str, object]:
+    """Prefilter bitmaps of the fine lon/lat cells near a zone and of those inside one.
 
-    Returns the grid origin and shape with the coarse tile table (-1: no zone
-    near) and the tile bitmaps.
+    A fine cell is *near* when it meets a part grown by MARGIN_DEG, *inside*
+    when the part covers the cell grown by MARGIN_DEG, so that every point the
+    kernel bins into it (rounding included) lies in the part. Each tile keeps
+    the inside cells of one zone, the one with the most of them (a tile of
+    1/8 deg rarely holds two zones): those points need no H3 work at all.
+
+    Returns the grid origin and shape, the coarse tile table (-1: no zone near),
+    the *near* and *inside* bitmaps of each tile and each tile's zone row.
     """
     step = 1.0 / FINE_PER_DEG
     if len(parts) == 0:
@@ -203,9 +240,9 @@ def build_grid(parts: np.ndarray, part_box: np.ndarray) -> dict[str, object]:
         y0 = math.floor(part_box[:, 1].min() / tile_deg) * tile_deg - tile_deg
         ncx = int((part_box[:, 2].max() - x0) / tile_deg) + 2
         ncy = int((part_box[:, 3].max() - y0) / tile_deg) + 2
-    fine: list[np.ndarray] = []
-    for part, box in zip(parts, part_box, strict=True):
-        grown = part.buffer(MARGIN_DEG)
+    near: list[np.ndarray] = [np.empty((0, 2), dtype=np.int64)]
+    inside: list[np.ndarray] = [np.empty((0, 3), dtype=np.int64)]
+    for part, box, zone in zip(parts, part_box, part_zone, strict=True):
         ix = np.arange(
             math.floor((box[0] - x0) * FINE_PER_DEG) - 1,
             math.floor((box[2] - x0) * FINE_PER_DEG) + 2,
@@ -216,19 +253,42 @@ def build_grid(parts: np.ndarray, part_box: np.ndarray) -> dict[str, object]:
         )
         gx, gy = (a.ravel() for a in np.meshgrid(ix, iy))
         boxes = shapely.box(
-            x0 + gx * step, y0 + gy * step, x0 + (gx + 1) * step, y0 + (gy + 1) * step
+            x0 + gx * step - MARGIN_DEG,
+            y0 + gy * step - MARGIN_DEG,
+            x0 + (gx + 1) * step + MARGIN_DEG,
+            y0 + (gy + 1) * step + MARGIN_DEG,
         )
-        hit = shapely.intersects(boxes, grown)
-        fine.append(np.stack([gx[hit], gy[hit]], axis=1))
-    cells = np.unique(np.concatenate(fine), axis=0) if fine else np.empty((0, 2), dtype=np.int64)
+        hit = shapely.intersects(boxes, part)
+        near.append(np.stack([gx[hit], gy[hit]], axis=1))
+        full = hit & shapely.covers(part, boxes)
+        inside.append(np.stack([gx[full], gy[full], np.full(full.sum(), zone)], axis=1))
+    cells = np.unique(np.concatenate(near), axis=0)
     coarse = np.full(ncx * ncy, -1, dtype=np.int32)
     tile_of = cells[:, 1] // TILE * ncx + cells[:, 0] // TILE
     used, tile_index = np.unique(tile_of, return_inverse=True)
     coarse[used] = np.arange(len(used), dtype=np.int32)
-    tiles = np.zeros((len(used), TILE * TILE // 8), dtype=np.uint8)
+    tiles = _bitmaps(len(used), tile_index, cells)
+    # each tile's zone: the one with the most inside cells there
+    inner = np.concatenate(inside)
+    tile_of = coarse[inner[:, 1] // TILE * ncx + inner[:, 0] // TILE]
+    pairs, count = np.unique(np.stack([tile_of, inner[:, 2]], axis=1), axis=0, return_counts=True)
+    best = pairs[np.lexsort((-count, pairs[:, 0]))]
+    best = best[np.r_[True, best[1:, 0] != best[:-1, 0]]] if len(best) else best
+    tile_zone = np.full(len(used), -1, dtype=np.int32)
+    tile_zone[best[:, 0]] = best[:, 1]
+    kept = tile_zone[tile_of] == inner[:, 2]
+    return {
+        "x0": x0, "y0": y0, "ncx": ncx, "ncy": ncy, "coarse": coarse, "tiles": tiles,
+        "inside": _bitmaps(len(used), tile_of[kept], inner[kept]), "tile_zone": tile_zone,
+    }  # fmt: skip
+
+
+def _bitmaps(n_tiles: int, tile_index: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Tile bitmaps with the bits of the fine cells (x, y in the first two columns) set."""
+    tiles = np.zeros((n_tiles, TILE * TILE // 8), dtype=np.uint8)
     bit = (cells[:, 1] % TILE) * TILE + cells[:, 0] % TILE
     np.bitwise_or.at(tiles, (tile_index, bit >> 3), (1 << (bit & 7)).astype(np.uint8))
-    return {"x0": x0, "y0": y0, "ncx": ncx, "ncy": ncy, "coarse": coarse, "tiles": tiles}
+    return tiles
 
 
 def cover_frame(keys: np.ndarray, vals: np.ndarray, cand_ptr, cand_part, part_zone) -> pd.DataFrame:

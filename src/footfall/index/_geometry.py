@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["orient2d", "part_covers"]
+__all__ = ["orient2d", "part_covers", "edges_cover"]
 
 _SPLITTER = 134217729.0  # 2**27 + 1, splits a double into two 26-bit halves
 # |error| of the naive determinant is below this times (|detleft| + |detright|).
@@ -101,6 +101,26 @@ def orient2d(ax, ay, bx, by, cx, cy):
     return _orient2d_exact(ax, ay, bx, by, cx, cy)
 
 
+@njit(cache=True, inline="always")
+def _crossing(x, y, ax, ay, bx, by):
+    # 1 when edge a -> b crosses the ray from (x, y) towards +x, 2 when the
+    # point lies on the edge, else 0
+    if (ay > y) != (by > y):
+        # the edge straddles the ray's line (half-open in y)
+        if x < ax and x < bx:
+            return 1
+        if x <= ax or x <= bx:
+            o = orient2d(ax, ay, bx, by, x, y)
+            if o == 0.0:
+                return 2
+            return 1 if (o > 0.0) == (by > ay) else 0
+    elif ay == y:
+        # on a vertex, or on a horizontal edge
+        if ax == x or (by == y and (ax <= x) != (bx < x)):
+            return 2
+    return 0
+
+
 @njit(cache=True)
 def part_covers(x, y, part, part_box, part_rings, ring_starts, xs, ys):
     """Whether polygon part ``part`` covers the point (x, y) (boundary inclusive).
@@ -131,22 +151,34 @@ def part_covers(x, y, part, part_box, part_rings, ring_starts, xs, ys):
     inside = False
     for ring in range(part_rings[part], part_rings[part + 1]):
         for v in range(ring_starts[ring], ring_starts[ring + 1] - 1):
-            ax = xs[v]
-            ay = ys[v]
-            bx = xs[v + 1]
-            by = ys[v + 1]
-            if (ay > y) != (by > y):
-                # the edge straddles the ray's line (half-open in y)
-                if x < ax and x < bx:
-                    inside = not inside
-                elif x <= ax or x <= bx:
-                    o = orient2d(ax, ay, bx, by, x, y)
-                    if o == 0.0:
-                        return True
-                    if (o > 0.0) == (by > ay):
-                        inside = not inside
-            elif ay == y:
-                # on a vertex, or on a horizontal edge
-                if ax == x or (by == y and (ax <= x) != (bx < x)):
-                    return True
+            c = _crossing(x, y, xs[v], ys[v], xs[v + 1], ys[v + 1])
+            if c == 2:
+                return True
+            inside ^= c == 1
+    return inside
+
+
+@njit(cache=True)
+def edges_cover(x, y, edges, xs, ys):
+    """Whether the point lies on or inside the rings that the given edges come from.
+
+    Same answer as :func:`part_covers` when ``edges`` holds every edge of the
+    part that meets the horizontal line through the point, since no other edge
+    can cross the ray from the point or hold the point.
+
+    Parameters
+    ----------
+    x, y : float
+        The point, lon/lat degrees.
+    edges : int array
+        First vertex v of each edge (v, v + 1) in xs, ys.
+    xs, ys : float64
+        Vertex coordinates.
+    """
+    inside = False
+    for v in edges:
+        c = _crossing(x, y, xs[v], ys[v], xs[v + 1], ys[v + 1])
+        if c == 2:
+            return True
+        inside ^= c == 1
     return inside

@@ -68,22 +68,26 @@ class ZoneIndex:
         res = _build.choose_resolution(gdf) if resolution is None else int(resolution)
         geo = _build.polygon_parts(gdf.geometry.to_numpy())
         interior, interior_zone, boundary = _build.h3_cover(geo["parts"], geo["part_zone"], res)
-        bcells, cand_ptr, cand_part = _build.boundary_candidates(
+        bcells, strip, cand_ptr, cand_part = _build.boundary_candidates(
             boundary, geo["part_box"], geo["part_zone"]
+        )
+        edge_ptr, edge_v = _build.strip_edges(
+            strip, cand_ptr, cand_part, geo["part_rings"], geo["ring_starts"], geo["ys"]
         )
         cells = np.concatenate([interior, bcells])
         # interior cells map to their zone row, boundary cell b to -1 - b
         values = np.concatenate([interior_zone, -1 - np.arange(len(bcells), dtype=np.int32)])
         keys, vals, shift = _build.build_hash(cells, values, res)
-        grid = _build.build_grid(geo["parts"], geo["part_box"])
+        grid = _build.build_grid(geo["parts"], geo["part_box"], geo["part_zone"])
         self.resolution: int = res
         self.zone_ids: np.ndarray = (
             gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else np.arange(len(gdf))
         )
         self._arrays = KernelArrays(
             res, grid["x0"], grid["y0"], grid["ncx"], grid["ncy"], grid["coarse"], grid["tiles"],
-            keys, vals, shift, cand_ptr, cand_part, geo["part_zone"], geo["part_box"],
-            geo["part_rings"], geo["ring_starts"], geo["xs"], geo["ys"],
+            grid["inside"], grid["tile_zone"], keys, vals, shift, cand_ptr, cand_part, strip,
+            edge_ptr, edge_v, geo["part_zone"], geo["part_box"], geo["part_rings"],
+            geo["ring_starts"], geo["xs"], geo["ys"],
         )  # fmt: skip
         self.build_seconds: float = time.perf_counter() - start
 

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from footfall.index._build import FINE_PER_DEG, TILE, cell_slot
-from footfall.index._geometry import part_covers
+from footfall.index._geometry import edges_cover, part_covers
 from footfall.index._h3 import latlng_to_cell
 
 __all__ = ["KernelArrays", "assign_kernel"]
@@ -23,12 +23,17 @@ class KernelArrays(NamedTuple):
     ncx: int
     ncy: int
     coarse: np.ndarray  # (ncy * ncx,) int32: tile number or -1
-    tiles: np.ndarray  # (n_tiles, TILE * TILE / 8) uint8 bitmaps
+    tiles: np.ndarray  # (n_tiles, TILE * TILE / 8) uint8 bitmaps: fine cells near a zone
+    inside: np.ndarray  # same layout: fine cells wholly inside the tile's zone
+    tile_zone: np.ndarray  # (n_tiles,) int32 zone row of the inside cells
     keys: np.ndarray  # hash table of the cover: H3 cells (0: empty slot)
     vals: np.ndarray  # zone row of an interior cell, or -1 - b for boundary cell b
     shift: int  # 64 - log2(table size)
     cand_ptr: np.ndarray  # candidates of boundary cell b: cand_part[cand_ptr[b]:cand_ptr[b+1]]
     cand_part: np.ndarray
+    strip: np.ndarray  # (n_boundary, 2) latitude range of boundary cell b
+    edge_ptr: np.ndarray  # edges of candidate c meeting its cell's strip:
+    edge_v: np.ndarray  # edge_v[edge_ptr[c]:edge_ptr[c + 1]], first vertices
     part_zone: np.ndarray  # zone row of each polygon part
     part_box: np.ndarray  # (n_parts, 4) bounding boxes
     part_rings: np.ndarray  # rings of part p: part_rings[p]:part_rings[p + 1]
@@ -42,10 +47,11 @@ _BLOCK = 1024
 
 
 @njit(cache=True, inline="always")
-def _may_touch_zone(x, y, x0, y0, ncx, ncy, coarse, tiles):
-    # Fine lon/lat cell -> tile table -> tile bitmap, without branches: most
+def _grid_bits(x, y, x0, y0, ncx, ncy, coarse, tiles, inside):
+    # Fine lon/lat cell -> tile table -> tile bitmaps, without branches: most
     # points fail, at random, and mispredicted branches would cost more than
-    # the few loads (NaN fails every comparison).
+    # the few loads (NaN fails every comparison). Returns the tile and whether
+    # the cell is near a zone and wholly inside the tile's zone.
     fx = (x - x0) * FINE_PER_DEG
     fy = (y - y0) * FINE_PER_DEG
     ok = (fx >= 0.0) & (fy >= 0.0) & (fx < ncx * TILE) & (fy < ncy * TILE)
@@ -53,8 +59,11 @@ def _may_touch_zone(x, y, x0, y0, ncx, ncy, coarse, tiles):
     iy = int(fy) if ok else 0
     tile = coarse[(iy // TILE) * ncx + ix // TILE]
     bit = (iy % TILE) * TILE + ix % TILE
-    word = tiles[max(tile, 0), bit >> 3]
-    return ok & (tile >= 0) & ((word >> (bit & 7)) & 1 == 1)
+    t = max(tile, 0)
+    hit = ok & (tile >= 0)
+    near = hit & ((tiles[t, bit >> 3] >> (bit & 7)) & 1 == 1)
+    inner = hit & ((inside[t, bit >> 3] >> (bit & 7)) & 1 == 1)
+    return t, near, inner
 
 
 @njit(cache=True, inline="always")
@@ -72,16 +81,19 @@ def _lookup(cell, res, keys, vals, shift):
 _OUTSIDE = np.iinfo(np.int32).min
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def assign_kernel(
-    lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, keys, vals, shift,
-    cand_ptr, cand_part, part_zone, part_box, part_rings, ring_starts, xs, ys,
+    lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone, keys, vals, shift,
+    cand_ptr, cand_part, strip, edge_ptr, edge_v, part_zone, part_box, part_rings, ring_starts,
+    xs, ys,
 ):  # fmt: skip
     """Write into ``out`` the zone row of each (lon, lat) point, or -1, over all cores.
 
-    Each block of points goes through three passes: prefilter and H3 cell, then
-    the hash lookups (independent of each other, so their cache misses overlap
-    instead of queueing behind the H3 arithmetic), then the exact tests.
+    Each block of points goes through three passes: the prefilter grid (which
+    settles the points far from every zone and those deep inside one) and the
+    H3 cell of the rest, then the hash lookups (independent of each other, so
+    their cache misses overlap instead of queueing behind the H3 arithmetic),
+    then the exact tests. It releases the GIL, so that callers' threads overlap.
     """
     n = lon.shape[0]
     for block in prange((n + _BLOCK - 1) // _BLOCK):
@@ -91,9 +103,10 @@ def assign_kernel(
         cells = np.empty(stop - start, dtype=np.int64)
         m = 0
         for i in range(start, stop):
-            out[i] = -1
+            tile, near, inner = _grid_bits(lon[i], lat[i], x0, y0, ncx, ncy, coarse, tiles, inside)
+            out[i] = tile_zone[tile] if inner else -1
             todo[m] = i
-            m += _may_touch_zone(lon[i], lat[i], x0, y0, ncx, ncy, coarse, tiles)
+            m += near & ~inner
         for k in range(m):
             cells[k] = latlng_to_cell(lat[todo[k]], lon[todo[k]], res)
         for k in range(m):
@@ -103,11 +116,20 @@ def assign_kernel(
             if value >= 0:
                 out[todo[k]] = value  # interior cell: no polygon test
             elif value != _OUTSIDE:
-                # boundary cell: exact test against its candidate parts, in zone order
+                # boundary cell: exact test against its candidate parts, in zone order,
+                # reading only the edges that meet the cell's latitude range (all of
+                # the part's if the point is not in that range)
                 i = todo[k]
                 b = -value - 1
+                in_strip = strip[b, 0] <= lat[i] <= strip[b, 1]
                 for c in range(cand_ptr[b], cand_ptr[b + 1]):
                     part = cand_part[c]
-                    if part_covers(lon[i], lat[i], part, part_box, part_rings, ring_starts, xs, ys):
+                    if (
+                        edges_cover(lon[i], lat[i], edge_v[edge_ptr[c] : edge_ptr[c + 1]], xs, ys)
+                        if in_strip
+                        else part_covers(
+                            lon[i], lat[i], part, part_box, part_rings, ring_starts, xs, ys
+                        )
+                    ):
                         out[i] = part_zone[part]
                         break
