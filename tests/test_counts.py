@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import footfall as ff
 from footfall.counts import window_coverage
 from footfall.errors import InputError
+from footfall.hourly import attach_panel
 
 TZ = "Europe/Paris"
 
@@ -28,7 +29,7 @@ def hourly_table(rows, panel=None):
         }
     )
     if panel is not None:
-        df.attrs["panel"] = panel_table(panel)
+        attach_panel(df, panel_table(panel))
     return df
 
 

@@ -134,7 +134,7 @@ def test_dst_days_have_23_and_25_local_hours(day, n_hours, repeated):
     assert (labels == 2).sum() == (2 if repeated else 0)
     assert (hourly["passages"] == 2).all() and (hourly["pings"] == 4).all()
     assert hourly["hour"].is_monotonic_increasing
-    panel = hourly.attrs["panel"]
+    panel = ff.read_panel(hourly)
     assert list(panel["day"]) == [pd.Timestamp(day)] and list(panel["active_devices"]) == [2]
 
 
@@ -235,7 +235,7 @@ def test_local_hour_label_is_the_utc_hour_in_local_time(t, tz):
     assert hourly["hour"].iloc[0] == expected
     assert hourly["hour"].iloc[0].utcoffset() == expected.utcoffset()
     day = pd.Timestamp(t, unit="s", tz="UTC").tz_convert(tz).tz_localize(None).normalize()
-    assert hourly.attrs["panel"]["day"].iloc[0] == day
+    assert ff.read_panel(hourly)["day"].iloc[0] == day
 
 
 def test_assert_hourly_equal_reports_differences():
@@ -249,3 +249,18 @@ def test_assert_hourly_equal_reports_differences():
     with pytest.raises(AssertionError, match="differ in 1 of"):
         assert_hourly_equal(hourly, hourly.drop(index=7))
     assert_hourly_equal(hourly, hourly.assign(pings=0), check_pings=False)
+
+
+def test_hourly_tables_concat_and_merge_like_plain_frames(tmp_path):
+    df = random_pings(20_000, seed=5)
+    hourly = ff.count_passages(df, small_zones(), index=small_index(), out=tmp_path / "h.parquet")
+    panel = ff.read_panel(hourly)
+    assert list(panel.columns) == ["day", "active_devices"] and len(panel) > 0
+    # slices deep-copy attrs; pandas compares them on concat: a DataFrame there would raise
+    first, rest = hourly.iloc[:10], hourly.iloc[10:]
+    again = pd.concat([first, rest], ignore_index=True)
+    pd.testing.assert_frame_equal(ff.read_panel(again), panel)
+    assert len(hourly.merge(hourly, on=["zone_id", "hour"])) == len(hourly)
+    # the panel attached in memory equals the one written beside the table
+    pd.testing.assert_frame_equal(ff.read_panel(tmp_path / "h.parquet"), panel)
+    pd.testing.assert_frame_equal(ff.read_panel(ff.read_hourly(tmp_path / "h.parquet")), panel)

@@ -10,6 +10,7 @@ import shapely
 
 import footfall as ff
 from footfall.errors import InputError
+from footfall.hourly import attach_panel
 from footfall.ranking import COLUMNS, seasonality
 
 TZ = "Europe/Paris"
@@ -67,8 +68,9 @@ def make_hourly(levels, days=DAYS, panel=None):
         }
     )
     sizes = np.full(len(days), 1000) if panel is None else panel
-    hourly.attrs["panel"] = pd.DataFrame(
-        {"day": days.date, "active_devices": np.asarray(sizes, dtype="int64")}
+    attach_panel(
+        hourly,
+        pd.DataFrame({"day": days.date, "active_devices": np.asarray(sizes, dtype="int64")}),
     )
     return hourly
 

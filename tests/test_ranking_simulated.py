@@ -161,7 +161,7 @@ def test_cli_rank_expansion(zones, simulated, tmp_path):
     plain = tables[None]["monthly_passages"]
     # the CSV rounds passages to 0.1
     np.testing.assert_allclose(tables["2.5"]["monthly_passages"], 2.5 * plain, atol=0.3)
-    reference = hourly.attrs["panel"].set_index("day").loc[:"2020-03-15", "active_devices"].mean()
+    reference = ff.read_panel(hourly).set_index("day").loc[:"2020-03-15", "active_devices"].mean()
     factor = ff.counts.FRANCE_POPULATION / reference
     np.testing.assert_allclose(tables["population"]["monthly_passages"], factor * plain, rtol=1e-4)
     pd.testing.assert_series_equal(tables["population"]["resilience"], tables[None]["resilience"])

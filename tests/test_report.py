@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import footfall as ff
 from footfall.cli import cli
 from footfall.errors import InputError
+from footfall.hourly import attach_panel
 from footfall.manifest import beside
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,8 +78,9 @@ def make_hourly(seed: int = 0) -> pd.DataFrame:
             "pings": 3 * df["passages"].to_numpy("int64"),
         }
     )
-    hourly.attrs["panel"] = pd.DataFrame(
-        {"day": DAYS, "active_devices": np.full(len(DAYS), 20_000, dtype="int64")}
+    attach_panel(
+        hourly,
+        pd.DataFrame({"day": DAYS, "active_devices": np.full(len(DAYS), 20_000, dtype="int64")}),
     )
     return hourly
 
@@ -280,7 +282,7 @@ def write_hourly(hourly: pd.DataFrame, path: Path) -> Path:
     bare = hourly.copy()
     bare.attrs = {}  # attrs hold the panel, a DataFrame pandas cannot store in metadata
     bare.to_parquet(path, index=False)
-    hourly.attrs["panel"].to_parquet(beside(path, "panel"), index=False)
+    ff.read_panel(hourly).to_parquet(beside(path, "panel"), index=False)
     return path
 
 

@@ -101,7 +101,7 @@ def test_counts_recover_the_planted_truth(spring):
     sim, hourly = spring
     truth = sim.truth_zones.set_index("zone_id")
     assert hourly.groupby("zone_id")["passages"].sum().to_dict() == truth["passages"].to_dict()
-    panel = hourly.attrs["panel"].set_index("day")["active_devices"]
+    panel = ff.read_panel(hourly).set_index("day")["active_devices"]
     assert panel.tolist() == sim.truth_days["active_devices"].tolist()
     acc = hourly.attrs["manifest"]["accounting"]
     assert acc["rows_read"] == sim.rows
@@ -124,7 +124,7 @@ def test_normalised_resilience_is_the_truth_and_raw_is_biased(spring):
     }
     day = hourly["hour"].dt.tz_localize(None).dt.normalize()
     daily = hourly.groupby([day, "zone_id"])["passages"].sum().unstack(fill_value=0)
-    active = hourly.attrs["panel"].set_index("day")["active_devices"]
+    active = ff.read_panel(hourly).set_index("day")["active_devices"]
     daily = daily.reindex(active.index, fill_value=0)
     base = (active.index >= "2020-01-01") & (active.index <= "2020-03-15")
     crisis = active.index >= "2020-03-16"

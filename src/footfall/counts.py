@@ -305,7 +305,10 @@ def _check_hourly(hourly: pd.DataFrame) -> None:
 def _panel_of(
     hourly: pd.DataFrame, panel: pd.DataFrame | None, *, required: bool
 ) -> pd.DataFrame | None:
-    panel = hourly.attrs.get("panel") if panel is None else panel
+    if panel is None and "panel" in hourly.attrs:
+        from footfall.hourly import read_panel
+
+        panel = read_panel(hourly)
     if panel is None and required:
         raise InputError(
             "no panel table to normalise by: read the hourly table with ff.read_hourly "

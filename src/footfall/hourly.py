@@ -79,6 +79,7 @@ __all__ = [
     "assemble",
     "read_hourly",
     "read_panel",
+    "attach_panel",
     "bench_end_to_end",
     "end_to_end_section",
 ]
@@ -949,7 +950,7 @@ def _finish(
         outputs=outputs,
         skipped_files=skipped,
     )
-    hourly.attrs["panel"] = panel
+    attach_panel(hourly, panel)
     hourly.attrs["manifest"] = manifest
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -975,15 +976,59 @@ def _to_parquet(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(table.replace_schema_metadata(None), path)
 
 
-def read_panel(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a panel table (``<name>.panel.parquet``, or the hourly table's path).
+def attach_panel(hourly: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
+    """Attach a panel table to an hourly table, as ``hourly.attrs["panel"]``.
+
+    Notes
+    -----
+    The panel is kept as plain lists (``{"day": [ISO dates], "active_devices": [ints]}``),
+    not as a DataFrame: pandas compares and deep-copies ``attrs`` on concat, merge and
+    slicing, and a DataFrame there makes ``pd.concat`` of two slices of one table raise.
+    Read it back as a DataFrame with :func:`read_panel`.
+    """
+    days = pd.to_datetime(panel["day"])
+    hourly.attrs["panel"] = {
+        "day": [d.date().isoformat() for d in days],
+        "active_devices": [int(n) for n in panel["active_devices"]],
+    }
+    return hourly
+
+
+def read_panel(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
+    """Read a panel table: from disk, or from an hourly table's ``attrs``.
+
+    Parameters
+    ----------
+    source : path or pandas.DataFrame
+        ``<name>.panel.parquet``, the hourly table's path (the panel beside it is
+        read), or an hourly table returned by :func:`count_passages` or
+        :func:`read_hourly`.
 
     Returns
     -------
     pandas.DataFrame
         ``day`` (datetime64, local midnight, naive), ``active_devices`` (int64).
+
+    Raises
+    ------
+    InputError
+        When the file is missing or malformed, or the table carries no panel.
     """
-    path = Path(path)
+    if isinstance(source, pd.DataFrame):
+        attr = source.attrs.get("panel")
+        if attr is None:
+            raise InputError("this hourly table carries no panel (attrs['panel'])")
+        if isinstance(attr, pd.DataFrame):
+            return attr
+        return pd.DataFrame(
+            {
+                "day": pd.to_datetime(pd.Series(attr["day"], dtype=object)).astype(
+                    "datetime64[ns]"
+                ),
+                "active_devices": np.asarray(attr["active_devices"], dtype=np.int64),
+            }
+        )
+    path = Path(source)
     if not path.name.endswith(".panel.parquet"):
         path = beside(path, "panel")
     table = _read_table(path, ("day", "active_devices"))
@@ -1002,7 +1047,7 @@ def read_hourly(path: str | os.PathLike) -> pd.DataFrame:
         raise InputError(f"{path}: column 'hour' is not a tz-aware timestamp")
     df["hour"] = df["hour"].dt.as_unit("ns")
     if beside(path, "panel").exists():
-        df.attrs["panel"] = read_panel(path)
+        attach_panel(df, read_panel(path))
     manifest = beside(path, "manifest", "json")
     if manifest.exists():
         df.attrs["manifest"] = read_manifest(manifest)

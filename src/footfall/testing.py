@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from footfall.hourly import read_panel
+
 __all__ = ["assert_hourly_equal"]
 
 _COLUMNS = ("zone_id", "hour", "passages", "pings")
@@ -46,7 +48,6 @@ def assert_hourly_equal(
         if missing:
             raise AssertionError(f"{name} hourly table lacks column(s) {missing}")
         df = df[cols].copy()
-        df.attrs = {}  # a DataFrame in attrs breaks pandas' attrs comparison on merge
         df["hour"] = pd.to_datetime(df["hour"], utc=True)
         if df.duplicated(["zone_id", "hour"]).any():
             dup = df[df.duplicated(["zone_id", "hour"])].iloc[0]
@@ -64,8 +65,7 @@ def assert_hourly_equal(
             f"(NaN = missing on that side):\n{joined[bad].head(10)}"
         )
     if check_panel:
-        panels = [df.attrs.get("panel") for df in (left, right)]
-        if any(p is None for p in panels):
+        if any("panel" not in df.attrs for df in (left, right)):
             raise AssertionError("check_panel: a table has no attrs['panel']")
-        a, b = (p.sort_values("day").reset_index(drop=True) for p in panels)
+        a, b = (read_panel(df).sort_values("day").reset_index(drop=True) for df in (left, right))
         pd.testing.assert_frame_equal(a, b, check_dtype=False, obj="panel")

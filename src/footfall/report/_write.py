@@ -108,8 +108,9 @@ def write_report(
         inputs.append(file_record(path))
     if kwargs.get("panel") is not None:
         # The raw counts behind suppression need the same coverage as the palmarès.
-        hourly = hourly.copy(deep=False)
-        hourly.attrs["panel"] = kwargs["panel"]
+        from footfall.hourly import attach_panel
+
+        hourly = attach_panel(hourly.copy(deep=False), kwargs["panel"])
 
     pal = palmares(hourly, zones, top=top, **kwargs)
     parameters = {
