@@ -2,12 +2,146 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
-__all__ = ["quiet_option", "verbose_option", "overwrite_option"]
+__all__ = [
+    "quiet_option",
+    "verbose_option",
+    "overwrite_option",
+    "palmares_options",
+    "palmares_kwargs",
+    "parse_window",
+]
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 verbose_option = click.option("-v", "--verbose", count=True, help="More detail (repeatable).")
 overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace an existing output file."
+)
+
+# The palmarès options, shared by `footfall rank` and `footfall report` so both agree.
+#: --no-filter NAME -> the palmares() argument that lifts it.
+_FILTERS = {
+    "population": ("max_population", None),
+    "ile-de-france": ("exclude_ile_de_france", False),
+    "overseas": ("exclude_overseas", False),
+    "metro-continuity": ("exclude_metro_continuity", False),
+    "tourist": ("exclude_tourist", False),
+}
+
+
+def parse_window(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str | None, str | None] | None:
+    """Click callback: ``FIRST:LAST`` local days (both inclusive; either may be empty)."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    parts = value.split(":")
+    if len(parts) != 2:
+        raise click.BadParameter(
+            f"{value!r} is not FIRST:LAST, e.g. 2020-03-16: or 2020-01-01:2020-03-15"
+        )
+    try:
+        days = [pd.Timestamp(p).strftime("%Y-%m-%d") if p.strip() else None for p in parts]
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: not a date ({exc})") from exc
+    if None not in days and days[1] < days[0]:
+        raise click.BadParameter(f"{value!r}: the window ends before it starts")
+    return tuple(days)
+
+
+def _expand(ctx: click.Context, param: click.Parameter, value: str | None) -> float | str | None:
+    if value is None or value == "population":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a number nor 'population'") from None
+
+
+def palmares_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a command with the palmarès options; see :func:`palmares_kwargs`."""
+    for option in reversed(_PALMARES_OPTIONS):
+        command = option(command)
+    return command
+
+
+def palmares_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    """Pop the palmarès options from a command's `options`: ``palmares()`` arguments."""
+    windows = {k: options.pop(k) for k in ("period", "baseline", "crisis")}
+    lifted = dict(_FILTERS[name] for name in options.pop("lifted"))
+    return {
+        "top": options.pop("top"),
+        "normalise": not options.pop("no_normalise"),
+        "reference": options.pop("reference"),
+        "expand": options.pop("expand"),
+        "min_coverage": options.pop("min_coverage"),
+        "seasonality_threshold": options.pop("seasonality_threshold"),
+        "max_population": options.pop("max_population"),
+        **lifted,
+        **{k: v for k, v in windows.items() if v is not None},
+    }
+
+
+_PALMARES_OPTIONS = (
+    click.option("--top", type=click.IntRange(min=1), default=30, show_default=True),
+    click.option("--no-normalise", is_flag=True, help="Raw passages: no panel normalisation."),
+    click.option("--reference", type=float, help="Panel size to normalise to [baseline mean]."),
+    click.option(
+        "--expand",
+        callback=_expand,
+        metavar="FACTOR|population",
+        help="Estimate absolute passages: a factor, or 'population' (France / panel). An estimate.",
+    ),
+    click.option(
+        "--period",
+        callback=parse_window,
+        metavar="FIRST:LAST",
+        help="Ranking period, local days, both inclusive [2020-03-01:2021-01-31].",
+    ),
+    click.option(
+        "--baseline",
+        callback=parse_window,
+        metavar="FIRST:LAST",
+        help="Resilience baseline [2020-01-01:2020-03-15].",
+    ),
+    click.option(
+        "--crisis",
+        callback=parse_window,
+        metavar="FIRST:LAST",
+        help="Resilience crisis [2020-03-16:] (to the end).",
+    ),
+    click.option(
+        "--min-coverage",
+        type=click.FloatRange(0, 1),
+        default=0.8,
+        show_default=True,
+        help="Smallest share of a window's days with data.",
+    ),
+    click.option(
+        "--max-population",
+        type=click.IntRange(min=1),
+        default=100_000,
+        show_default=True,
+        help="Keep towns below this population.",
+    ),
+    click.option(
+        "--no-filter",
+        "lifted",
+        multiple=True,
+        type=click.Choice(list(_FILTERS)),
+        help="Lift one eligibility filter (repeatable).",
+    ),
+    click.option(
+        "--seasonality-threshold",
+        type=float,
+        default=1.3,
+        show_default=True,
+        help="Summer/annual passages above which a town with a null tourist flag is touristic.",
+    ),
 )

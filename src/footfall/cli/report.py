@@ -6,26 +6,9 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option
-from footfall.cli.rank import _FILTERS
-from footfall.cli.rank import rank as _rank
+from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option
 
 __all__ = ["report"]
-
-# The palmarès options are those of `footfall rank`, shared so both commands agree.
-_PALMARES_OPTIONS = (
-    "top",
-    "no_normalise",
-    "reference",
-    "expand",
-    "period",
-    "baseline",
-    "crisis",
-    "min_coverage",
-    "max_population",
-    "lifted",
-    "seasonality_threshold",
-)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,6 +52,7 @@ _PALMARES_OPTIONS = (
     "--tiles", metavar="URL", help="Basemap tile URL template ({z}/{x}/{y}); none by default."
 )
 @click.option("--tiles-attribution", metavar="TEXT", help="Attribution of --tiles [its host].")
+@palmares_options
 @quiet_option
 def report(
     hourly: Path,
@@ -86,8 +70,6 @@ def report(
     """Write the report of HOURLY (its panel read beside it): palmarès, map, charts."""
     from footfall.report import write_report
 
-    windows = {k: options.pop(k) for k in ("period", "baseline", "crisis")}
-    filters = dict(_FILTERS[name] for name in options.pop("lifted"))
     path = write_report(
         hourly,
         zones_path,
@@ -98,12 +80,7 @@ def report(
         min_count=min_count,
         tiles=tiles,
         attribution=tiles_attribution,
-        normalise=not options.pop("no_normalise"),
-        **options | filters,
-        **{k: v for k, v in windows.items() if v is not None},
+        **palmares_kwargs(options),
     )
     if not quiet:
         click.echo(f"report written to {path}")
-
-
-report.params[-1:-1] = [p for p in _rank.params if p.name in _PALMARES_OPTIONS]
