@@ -7,20 +7,14 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option
+from footfall.cli.options import quiet_option, zones_option
 
 __all__ = ["count"]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pings", nargs=-1, required=True)
-@click.option(
-    "--zones",
-    "zones_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Zone file or directory.",
-)
+@zones_option
 @click.option(
     "--out",
     required=True,

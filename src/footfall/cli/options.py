@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 __all__ = [
     "quiet_option",
+    "zones_option",
     "verbose_option",
     "overwrite_option",
     "palmares_options",
@@ -16,6 +18,13 @@ __all__ = [
     "parse_window",
 ]
 
+zones_option = click.option(
+    "--zones",
+    "zones_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Zone file or directory.",
+)
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 verbose_option = click.option("-v", "--verbose", count=True, help="More detail (repeatable).")
 overwrite_option = click.option(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option
+from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option, zones_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -21,7 +21,7 @@ _path = click.Path(path_type=Path)
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--zones", "zones_path", type=_path, required=True, help="Zone file or directory.")
+@zones_option
 @click.option("--out", type=_path, required=True, help="Palmarès CSV; its manifest goes beside it.")
 @click.option("--markdown", type=_path, help="Also write the palmarès as Markdown.")
 @palmares_options

@@ -6,20 +6,14 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option
+from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option, zones_option
 
 __all__ = ["report"]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option(
-    "--zones",
-    "zones_path",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Zone file or directory.",
-)
+@zones_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -6,19 +6,13 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option
+from footfall.cli.options import quiet_option, zones_option
 
 __all__ = ["simulate"]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--zones",
-    "zones_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Zone file or directory.",
-)
+@zones_option
 @click.option("--start", default="2020-01-01", show_default=True, help="First local day.")
 @click.option("--end", default="2021-01-31", show_default=True, help="Last local day.")
 @click.option(
