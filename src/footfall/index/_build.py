@@ -40,7 +40,7 @@ MARGIN_DEG = 1e-7
 #: Prefilter grid: fine cells of 1/1024 deg (~110 m x 75 m in France), grouped in
 #: tiles of TILE x TILE fine cells (1/8 deg) stored as bitmaps; empty tiles cost
 #: one int32 in the coarse table.
-FINE_PER_DEG = 1024
+FINE_PER_DEG = 2048
 TILE = 128
 #: The automatic resolution gives the median zone about this many cells.
 _CELLS_PER_ZONE = 300
