@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import shapely
@@ -187,3 +188,14 @@ def test_format_round_trip_is_stable(tmp_path_factory, points):
     again = format_zones([(PROPS, shapely.geometry.shape(doc["features"][0]["geometry"]))])
     assert again == text
     assert ff.read_zones(path).gdf.geometry[0].equals_exact(geom, 0)
+
+
+def test_default_zones_is_the_checkout_set_from_anywhere(tmp_path, monkeypatch):
+    from footfall.zones import default_zones
+
+    monkeypatch.chdir(tmp_path)
+    found = default_zones()
+    assert found.is_absolute() and (found / "30007-ales.geojson").exists()
+    (tmp_path / "zones").mkdir()
+    (tmp_path / "zones" / "x.geojson").write_text("{}")
+    assert default_zones() == Path("zones")  # ./zones wins when it has zone files

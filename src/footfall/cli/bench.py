@@ -16,10 +16,8 @@ __all__ = ["bench"]
 @click.option(
     "--zones",
     "zones_path",
-    default="zones/",
-    show_default=True,
     type=click.Path(path_type=Path),
-    help="Zone file or directory.",
+    help="Zone file or directory [./zones, else the checkout's zones/].",
 )
 @click.option(
     "--points",
@@ -48,7 +46,7 @@ __all__ = ["bench"]
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @quiet_option
 def bench(
-    zones_path: Path,
+    zones_path: Path | None,
     points: int,
     peer_points: int,
     repeat: int,
@@ -64,13 +62,14 @@ def bench(
     vertices and edges (exact), and the sections the counting pipeline adds.
     """
     from footfall.bench import SEED, format_report, run_bench
+    from footfall.zones import default_zones
 
     def progress(message: str) -> None:
         if not quiet:
             click.echo(f"… {message}", err=True)
 
     result = run_bench(
-        zones_path,
+        zones_path or default_zones(),
         points=points,
         peer_points=peer_points,
         repeat=repeat,

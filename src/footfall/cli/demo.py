@@ -24,7 +24,7 @@ START, END = "2020-01-01", "2021-01-31"
 def run_demo(
     out: str | Path = "footfall-demo",
     *,
-    zones: str | Path = "zones",
+    zones: str | Path | None = None,
     seed: int = 2021,
     devices: int = 4_000,
     scale: float = 0.5,
@@ -38,8 +38,9 @@ def run_demo(
         Folder for everything the demo writes: ``pings/`` (with the planted truth),
         ``hourly.parquet`` (with its panel and manifest), ``palmares.csv``,
         ``palmares.md``, ``palmares.manifest.json`` and ``report.html`` (with its manifest).
-    zones : path
-        The zone set (every town is simulated; the filters then pick the eligible ones).
+    zones : path, optional
+        The zone set (every town is simulated; the filters then pick the eligible ones);
+        default ``./zones`` or the checkout's ``zones/``.
     seed : int
         Seed of the simulation.
     devices : int
@@ -60,7 +61,7 @@ def run_demo(
     from footfall.ranking import palmares
     from footfall.report import write_report
     from footfall.simulation import simulate
-    from footfall.zones import read_zones
+    from footfall.zones import default_zones, read_zones
 
     console = console or Console()
     out = Path(out)
@@ -70,7 +71,7 @@ def run_demo(
     def step(text: str) -> None:
         console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/dim]  {text}")
 
-    zone_set = read_zones(zones)
+    zone_set = read_zones(default_zones() if zones is None else zones)
     step(f"1/4 simulating {devices:,} devices, {len(zone_set)} towns, {START} to {END}")
     sim = simulate(zone_set, START, END, out / "pings", seed=seed, devices=devices, scale=scale)
     step(f"2/4 counting hourly passages from {sim.rows:,} pings")
@@ -105,9 +106,7 @@ def run_demo(
     "--zones",
     "zones_path",
     type=click.Path(path_type=Path),
-    default=Path("zones"),
-    show_default=True,
-    help="Zone file or directory.",
+    help="Zone file or directory [./zones, else the checkout's zones/].",
 )
 @click.option("--seed", type=int, default=2021, show_default=True)
 @click.option("--devices", type=click.IntRange(min=100), default=4_000, show_default=True)

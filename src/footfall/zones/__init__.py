@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from footfall.zones._format import write_zones
-from footfall.zones._set import ZoneSet, read_zones
+from footfall.zones._set import ZoneSet, default_zones, read_zones
 from footfall.zones.build import BuildResult, build_zones
 from footfall.zones.diff import ZoneDiff, diff_zones
 from footfall.zones.fix import FixReport, fix_zones
 from footfall.zones.validate import ValidationReport, find_overlaps, validate_zones
 
 __all__ = [
+    "default_zones",
     "ZoneSet",
     "BuildResult",
     "FixReport",

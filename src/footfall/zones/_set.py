@@ -17,7 +17,7 @@ from footfall.errors import ZoneError
 if TYPE_CHECKING:
     from footfall.zones.validate import ValidationReport
 
-__all__ = ["ZoneSet", "read_zones", "load_feature_collection", "PROPERTY_COLUMNS"]
+__all__ = ["default_zones", "ZoneSet", "read_zones", "load_feature_collection", "PROPERTY_COLUMNS"]
 
 #: Feature properties of a zone, in file order (DESIGN §3).
 PROPERTY_COLUMNS: tuple[str, ...] = (
@@ -190,3 +190,22 @@ def load_feature_collection(path: Path) -> dict:
     if not isinstance(doc.get("features"), list):
         raise ZoneError(f"{path}: FeatureCollection without a 'features' list")
     return doc
+
+
+def default_zones() -> Path:
+    """Find the zone set to use when none is named: ``./zones``, else the checkout's.
+
+    Raises
+    ------
+    ZoneError
+        When neither exists (an installed package without a checkout): pass a path.
+    """
+    here = Path("zones")
+    checkout = Path(__file__).resolve().parents[3] / "zones"
+    for candidate in (here, checkout):
+        if candidate.is_dir() and any(candidate.glob("*.geojson")):
+            return candidate
+    raise ZoneError(
+        "no zone set found in ./zones or in the footfall checkout: pass --zones DIR "
+        "(e.g. a clone's zones/, or one built with `footfall zones build --out DIR`)"
+    )
