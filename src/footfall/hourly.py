@@ -34,6 +34,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -227,8 +228,8 @@ def _row_keys(reason, zone, t, off, h0):  # pragma: no cover - numba
 
 
 @njit(nogil=True, cache=True)
-def _unique_pairs(a, b, w):  # pragma: no cover - numba
-    """Find unique ``(a, b)`` pairs in first-seen order, summing `w` (open addressing)."""
+def _tally(a, b, w):  # pragma: no cover - numba
+    """Find unique ``(a, b)`` pairs in first-seen order with the sum of `w` and their rows."""
     n = len(a)
     cap = 16
     while cap < 2 * n:
@@ -238,6 +239,7 @@ def _unique_pairs(a, b, w):  # pragma: no cover - numba
     ua = np.empty(n, np.int64)
     ub = np.empty(n, np.uint64)
     uw = np.empty(n, np.int64)
+    cnt = np.empty(n, np.int64)
     m = 0
     for i in range(n):
         h = _hash(a[i], b[i]) & mask
@@ -248,21 +250,28 @@ def _unique_pairs(a, b, w):  # pragma: no cover - numba
                 ua[m] = a[i]
                 ub[m] = b[i]
                 uw[m] = w[i]
+                cnt[m] = 1
                 m += 1
                 break
             if ua[j] == a[i] and ub[j] == b[i]:
                 uw[j] += w[i]
+                cnt[j] += 1
                 break
             h = (h + np.uint64(1)) & mask
-    return ua[:m].copy(), ub[:m].copy(), uw[:m].copy()
+    return ua[:m].copy(), ub[:m].copy(), uw[:m].copy(), cnt[:m].copy()
+
+
+@njit(nogil=True, cache=True)
+def _unique_pairs(a, b, w):  # pragma: no cover - numba
+    """Find unique ``(a, b)`` pairs in first-seen order, summing `w` (open addressing)."""
+    ua, ub, uw, _ = _tally(a, b, w)
+    return ua, ub, uw
 
 
 @njit(nogil=True, cache=True)
 def _group_count(a, w):  # pragma: no cover - numba
     """Per distinct `a`, in first-seen order: the number of rows and the sum of `w`."""
-    zero = np.zeros(len(a), np.uint64)
-    ka, _, cnt = _unique_pairs(a, zero, np.ones(len(a), np.int64))
-    _, _, ws = _unique_pairs(a, zero, w)  # same first-seen order, so aligned
+    ka, _, ws, cnt = _tally(a, np.zeros(len(a), np.uint64), w)
     return ka, cnt, ws
 
 
@@ -520,12 +529,14 @@ def reduce_slices(kind: str, slices: Slices) -> tuple[np.ndarray, ...]:
 
 
 def _reduce_on_disk(
-    done: list[tuple[Path, dict[str, Any]]], zone_ids: Sequence[str], tz: str
+    done: list[tuple[Path, dict[str, Any]]], zone_ids: Sequence[str], tz: str, workers: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reduce checkpointed partials one range at a time (memory: one range)."""
-    visits = [reduce_slices("visit", s) for s in range_slices(done, "visit")]
-    panel = [reduce_slices("panel", s) for s in range_slices(done, "panel")]
-    return assemble(visits, panel, zone_ids, tz)
+    """Reduce checkpointed partials, one range per task in `workers` threads."""
+    jobs = [(kind, s) for kind in ("visit", "panel") for s in range_slices(done, kind)]
+    with ThreadPoolExecutor(workers) as pool:  # the reduce kernels release the GIL
+        out = list(pool.map(lambda job: reduce_slices(*job), jobs))
+    n_visit = sum(kind == "visit" for kind, _ in jobs)
+    return assemble(out[:n_visit], out[n_visit:], zone_ids, tz)
 
 
 def assemble(
@@ -664,7 +675,11 @@ def _engine_local(
         progress.file_done(meta["accounting"]["rows_read"] if resumed else 0)
         return directory, meta
 
-    with ThreadPoolExecutor(workers) as pool:
+    # Split the cores between the map threads, so that each one's assignment kernel
+    # runs on its share instead of every thread's kernel claiming all of them.
+    threads = max(1, numba.config.NUMBA_NUM_THREADS // max(1, min(workers, len(fragments))))
+    pool = ThreadPoolExecutor(workers, initializer=numba.set_num_threads, initargs=(threads,))
+    with pool:
         results = list(pool.map(one, range(len(fragments))))
     # A file that failed anywhere is skipped whole, so its rows are not half counted.
     done = [r for r in results if r is not None and r[1]["path"] not in failed]
@@ -696,7 +711,7 @@ class _LocalEngine:
         return _engine_local(fragments, assigner, spec, workdir, workers=self.workers, **options)
 
     def reduce(self, done, zone_ids, tz):  # noqa: D102
-        return _reduce_on_disk(done, zone_ids, tz)
+        return _reduce_on_disk(done, zone_ids, tz, self.workers)
 
 
 def map_fragment(
