@@ -40,7 +40,7 @@ MARGIN_DEG = 1e-7
 #: Prefilter grid: fine cells of 1/1024 deg (~110 m x 75 m in France), grouped in
 #: tiles of TILE x TILE fine cells (1/8 deg) stored as bitmaps; empty tiles cost
 #: one int32 in the coarse table.
-FINE_PER_DEG = 2048
+FINE_PER_DEG = 4096
 TILE = 128
 #: The automatic resolution gives the median zone about this many cells.
 _CELLS_PER_ZONE = 300
@@ -218,18 +218,28 @@ def build_hash(
     return keys, vals, 64 - bits
 
 
-def build_grid(parts: np.ndarray, part_box: np.ndarray, part_zone: np.ndarray) -> dict[str, object]:
+def build_grid(geo: dict[str, np.ndarray]) -> dict[str, object]:
     """Prefilter bitmaps of the fine lon/lat cells near a zone and of those inside one.
 
-    A fine cell is *near* when it meets a part grown by MARGIN_DEG, *inside*
-    when the part covers the cell grown by MARGIN_DEG, so that every point the
-    kernel bins into it (rounding included) lies in the part. Each tile keeps
-    the inside cells of one zone, the one with the most of them (a tile of
-    1/8 deg rarely holds two zones): those points need no H3 work at all.
+    A fine cell is *near* when its box grown by MARGIN_DEG meets a part, *inside*
+    when that grown box lies wholly in the part, so that every point the kernel
+    bins into it (rounding included) lies in the part. A cell whose grown box
+    no edge of the part crosses is wholly inside or wholly outside, as its
+    centre is. Each tile keeps the inside cells of one zone, the one with the
+    most of them (a tile rarely holds two zones): those points need no H3 work.
 
-    Returns the grid origin and shape, the coarse tile table (-1: no zone near),
-    the *near* and *inside* bitmaps of each tile and each tile's zone row.
+    Parameters
+    ----------
+    geo : dict
+        The arrays of :func:`polygon_parts`.
+
+    Returns
+    -------
+    dict
+        The grid origin and shape, the coarse tile table (-1: no zone near), the
+        *near* and *inside* bitmaps of each tile and each tile's zone row.
     """
+    parts, part_box = geo["parts"], geo["part_box"]
     step = 1.0 / FINE_PER_DEG
     if len(parts) == 0:
         x0 = y0 = 0.0
@@ -242,7 +252,7 @@ def build_grid(parts: np.ndarray, part_box: np.ndarray, part_zone: np.ndarray) -
         ncy = int((part_box[:, 3].max() - y0) / tile_deg) + 2
     near: list[np.ndarray] = [np.empty((0, 2), dtype=np.int64)]
     inside: list[np.ndarray] = [np.empty((0, 3), dtype=np.int64)]
-    for part, box, zone in zip(parts, part_box, part_zone, strict=True):
+    for p, (part, box) in enumerate(zip(parts, part_box, strict=True)):
         ix = np.arange(
             math.floor((box[0] - x0) * FINE_PER_DEG) - 1,
             math.floor((box[2] - x0) * FINE_PER_DEG) + 2,
@@ -251,18 +261,18 @@ def build_grid(parts: np.ndarray, part_box: np.ndarray, part_zone: np.ndarray) -
             math.floor((box[1] - y0) * FINE_PER_DEG) - 1,
             math.floor((box[3] - y0) * FINE_PER_DEG) + 2,
         )
+        rings = geo["part_rings"][p : p + 2]
+        crossed = _crossed_cells(
+            geo["xs"], geo["ys"], geo["ring_starts"][rings[0] : rings[1] + 1], x0, y0, ix, iy
+        ).ravel()
         gx, gy = (a.ravel() for a in np.meshgrid(ix, iy))
-        boxes = shapely.box(
-            x0 + gx * step - MARGIN_DEG,
-            y0 + gy * step - MARGIN_DEG,
-            x0 + (gx + 1) * step + MARGIN_DEG,
-            y0 + (gy + 1) * step + MARGIN_DEG,
-        )
-        hit = shapely.intersects(boxes, part)
+        shapely.prepare(part)
+        centre = shapely.contains_xy(part, x0 + (gx + 0.5) * step, y0 + (gy + 0.5) * step)
+        hit = crossed | centre
+        full = centre & ~crossed
         near.append(np.stack([gx[hit], gy[hit]], axis=1))
-        full = hit & shapely.covers(part, boxes)
-        inside.append(np.stack([gx[full], gy[full], np.full(full.sum(), zone)], axis=1))
-    cells = np.unique(np.concatenate(near), axis=0)
+        inside.append(np.stack([gx[full], gy[full], np.full(full.sum(), geo["part_zone"][p])], 1))
+    cells = np.concatenate(near)  # a cell near two parts twice: same bit
     coarse = np.full(ncx * ncy, -1, dtype=np.int32)
     tile_of = cells[:, 1] // TILE * ncx + cells[:, 0] // TILE
     used, tile_index = np.unique(tile_of, return_inverse=True)
@@ -271,16 +281,50 @@ def build_grid(parts: np.ndarray, part_box: np.ndarray, part_zone: np.ndarray) -
     # each tile's zone: the one with the most inside cells there
     inner = np.concatenate(inside)
     tile_of = coarse[inner[:, 1] // TILE * ncx + inner[:, 0] // TILE]
-    pairs, count = np.unique(np.stack([tile_of, inner[:, 2]], axis=1), axis=0, return_counts=True)
-    best = pairs[np.lexsort((-count, pairs[:, 0]))]
-    best = best[np.r_[True, best[1:, 0] != best[:-1, 0]]] if len(best) else best
+    nz = len(geo["part_zone"]) + 1
+    pairs, count = np.unique(tile_of * nz + inner[:, 2], return_counts=True)
+    best = pairs[np.lexsort((-count, pairs // nz))]
+    best = best[np.r_[True, best[1:] // nz != best[:-1] // nz]] if len(best) else best
     tile_zone = np.full(len(used), -1, dtype=np.int32)
-    tile_zone[best[:, 0]] = best[:, 1]
+    tile_zone[best // nz] = best % nz
     kept = tile_zone[tile_of] == inner[:, 2]
     return {
         "x0": x0, "y0": y0, "ncx": ncx, "ncy": ncy, "coarse": coarse, "tiles": tiles,
         "inside": _bitmaps(len(used), tile_of[kept], inner[kept]), "tile_zone": tile_zone,
     }  # fmt: skip
+
+
+@njit(cache=True)
+def _crossed_cells(xs, ys, ring_starts, x0, y0, ix, iy):
+    """Mask (len(iy), len(ix)) of the fine cells whose box grown by MARGIN_DEG an edge may meet.
+
+    Each edge is cut into pieces shorter than a cell, and every cell meeting a
+    piece's box grown by twice the margin (the cell's own growth, and rounding)
+    is marked: a superset of the cells the edges cross.
+    """
+    out = np.zeros((iy.shape[0], ix.shape[0]), dtype=np.bool_)
+    grow = 2.0 * MARGIN_DEG
+    for r in range(ring_starts.shape[0] - 1):
+        for v in range(ring_starts[r], ring_starts[r + 1] - 1):
+            ax, ay, bx, by = xs[v], ys[v], xs[v + 1], ys[v + 1]
+            pieces = int(max(abs(bx - ax), abs(by - ay)) * FINE_PER_DEG) + 1
+            for k in range(pieces):
+                px0 = ax + (bx - ax) * (k / pieces)
+                py0 = ay + (by - ay) * (k / pieces)
+                px1 = ax + (bx - ax) * ((k + 1) / pieces)
+                py1 = ay + (by - ay) * ((k + 1) / pieces)
+                i0 = max(int(math.floor((min(px0, px1) - grow - x0) * FINE_PER_DEG)) - ix[0], 0)
+                i1 = min(
+                    int(math.floor((max(px0, px1) + grow - x0) * FINE_PER_DEG)) - ix[0],
+                    ix.shape[0] - 1,
+                )
+                j0 = max(int(math.floor((min(py0, py1) - grow - y0) * FINE_PER_DEG)) - iy[0], 0)
+                j1 = min(
+                    int(math.floor((max(py0, py1) + grow - y0) * FINE_PER_DEG)) - iy[0],
+                    iy.shape[0] - 1,
+                )
+                out[j0 : j1 + 1, i0 : i1 + 1] = True
+    return out
 
 
 def _bitmaps(n_tiles: int, tile_index: np.ndarray, cells: np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ class ZoneIndex:
         # interior cells map to their zone row, boundary cell b to -1 - b
         values = np.concatenate([interior_zone, -1 - np.arange(len(bcells), dtype=np.int32)])
         keys, vals, shift = _build.build_hash(cells, values, res)
-        grid = _build.build_grid(geo["parts"], geo["part_box"], geo["part_zone"])
+        grid = _build.build_grid(geo)
         self.resolution: int = res
         self.zone_ids: np.ndarray = (
             gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else np.arange(len(gdf))
