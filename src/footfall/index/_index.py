@@ -44,17 +44,20 @@ class ZoneIndex:
     the edge of one or more parts. At build time an R-tree over the parts gives
     each boundary cell its candidate parts. At query time a point goes through
 
-    1. a lon/lat bitmap of ~100 m cells that may touch a zone: most points far
-       from every zone stop here, before any H3 work;
+    1. lon/lat bitmaps of ~27 m x 18 m cells: most points far from every zone
+       stop here, and those in a cell wholly inside a zone get it at once,
+       before any H3 work (95 % of the points in the real zones);
     2. its H3 cell (a numba port of h3's ``latLngToCell``) looked up in a hash
        table: outside the cover means outside every zone, an interior cell
        gives the zone at once;
     3. in a boundary cell, an exact point-in-polygon test against the
        candidates only, boundary inclusive (shapely ``covers``), with an exact
-       orientation predicate.
+       orientation predicate, reading only the edges that meet the cell's
+       latitude range.
 
-    All of it runs compiled and in parallel over the cores. The index pickles
-    to plain arrays (4 MB for the 423 real zones), for shipping to Dask workers.
+    All of it runs compiled, in parallel over the cores, without the GIL. The
+    index pickles to plain arrays (8 MB for the 423 real zones), for
+    shipping to Dask workers.
     """
 
     def __init__(self, zones: ZoneSet | gpd.GeoDataFrame, resolution: int | None = None) -> None:
