@@ -178,7 +178,11 @@ class DaskEngine:
         order = {f.key: i for i, f in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
         try:
-            for future, result in as_completed(futures, with_results=True):
+            # One result at a time through the client's own thread: with_results=True
+            # gathers from concurrent tasks, and one that fails there is never yielded
+            # (seen as a hang in a loaded CI run).
+            for future in as_completed(futures):
+                result = future.result()
                 results[order[future.key]] = result
                 if not isinstance(result, str):
                     progress.file_done(result[1]["accounting"]["rows_read"])
