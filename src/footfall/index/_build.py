@@ -37,9 +37,11 @@ __all__ = [
 #: H3 cell edges (great-circle arcs) and straight lon/lat segments (< 1e-9 deg at
 #: the resolutions used) and any rounding, so that the cover never misclassifies.
 MARGIN_DEG = 1e-7
-#: Prefilter grid: fine cells of 1/1024 deg (~110 m x 75 m in France), grouped in
-#: tiles of TILE x TILE fine cells (1/8 deg) stored as bitmaps; empty tiles cost
-#: one int32 in the coarse table.
+#: Prefilter grid: fine cells of 1/4096 deg (~27 m x 19 m in France), grouped in
+#: tiles of TILE x TILE fine cells (1/32 deg) stored as bitmaps; empty tiles cost
+#: one int32 in the coarse table. Finer cells settle more points without H3 (95 %
+#: of those in the real zones) but grow the index (46 MB) and its build; bigger
+#: tiles would hold two zones more often, and only one keeps its inside cells.
 FINE_PER_DEG = 4096
 TILE = 128
 #: The automatic resolution gives the median zone about this many cells.
