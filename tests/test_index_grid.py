@@ -7,8 +7,9 @@ import shapely
 from shapely.geometry import Polygon, box
 
 import footfall as ff
-from footfall.index._build import FINE_PER_DEG, MARGIN_DEG, TILE
+from footfall.index._build import MARGIN_DEG
 from footfall.index._geometry import edges_cover, part_covers
+from footfall.index._kernel import FINE_PER_DEG, TILE
 from test_index import ZONES_DIR, _zoneset
 
 X0, Y0 = 4.08, 44.13

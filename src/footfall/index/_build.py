@@ -14,12 +14,11 @@ import shapely
 from numba import njit
 
 from footfall.errors import IndexBuildError
+from footfall.index._kernel import FINE_PER_DEG, TILE, fill_hash
 from footfall.zones.validate import find_overlaps
 
 __all__ = [
     "MARGIN_DEG",
-    "FINE_PER_DEG",
-    "TILE",
     "check_zones",
     "choose_resolution",
     "polygon_parts",
@@ -28,7 +27,6 @@ __all__ = [
     "strip_edges",
     "build_hash",
     "build_grid",
-    "cell_slot",
     "cover_frame",
 ]
 
@@ -37,13 +35,6 @@ __all__ = [
 #: H3 cell edges (great-circle arcs) and straight lon/lat segments (< 1e-9 deg at
 #: the resolutions used) and any rounding, so that the cover never misclassifies.
 MARGIN_DEG = 1e-7
-#: Prefilter grid: fine cells of 1/4096 deg (~27 m x 19 m in France), grouped in
-#: tiles of TILE x TILE fine cells (1/32 deg) stored as bitmaps; empty tiles cost
-#: one int32 in the coarse table. Finer cells settle more points without H3 (95 %
-#: of those in the real zones) but grow the index (46 MB) and its build; bigger
-#: tiles would hold two zones more often, and only one keeps its inside cells.
-FINE_PER_DEG = 4096
-TILE = 128
 #: The automatic resolution gives the median zone about this many cells.
 _CELLS_PER_ZONE = 300
 
@@ -190,25 +181,6 @@ def strip_edges(strip, cand_ptr, cand_part, part_rings, ring_starts, ys):
     return ptr, edges
 
 
-@njit(cache=True)
-def _fill_hash(keys, vals, cells, values, res, shift):
-    mask = keys.shape[0] - 1
-    for n in range(cells.shape[0]):
-        slot = cell_slot(cells[n], res, shift)
-        while keys[slot] != 0:
-            slot = (slot + 1) & mask
-        keys[slot] = cells[n]
-        vals[slot] = values[n]
-
-
-@njit(cache=True, inline="always")
-def cell_slot(cell, res, shift):
-    """Home slot of an H3 cell in the open-addressing table (multiplicative hashing)."""
-    # drop the unused trailing digits (all ones), then Fibonacci-hash the rest
-    u = np.uint64(cell >> ((15 - res) * 3))
-    return np.int64((u * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(shift))
-
-
 def build_hash(
     cells: np.ndarray, values: np.ndarray, res: int
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -216,7 +188,7 @@ def build_hash(
     bits = max(4, math.ceil(math.log2(max(len(cells), 1) * 2)))
     keys = np.zeros(1 << bits, dtype=np.int64)
     vals = np.zeros(1 << bits, dtype=np.int32)
-    _fill_hash(keys, vals, cells.astype(np.int64), values.astype(np.int32), res, 64 - bits)
+    fill_hash(keys, vals, cells.astype(np.int64), values.astype(np.int32), res, 64 - bits)
     return keys, vals, 64 - bits
 
 
@@ -264,9 +236,9 @@ def build_grid(geo: dict[str, np.ndarray]) -> dict[str, object]:
             math.floor((box[3] - y0) * FINE_PER_DEG) + 2,
         )
         rings = geo["part_rings"][p : p + 2]
-        crossed = _crossed_cells(
-            geo["xs"], geo["ys"], geo["ring_starts"][rings[0] : rings[1] + 1], x0, y0, ix, iy
-        ).ravel()
+        ring_starts = geo["ring_starts"][rings[0] : rings[1] + 1]
+        xs, ys = geo["xs"], geo["ys"]
+        crossed = _crossed_cells(FINE_PER_DEG, xs, ys, ring_starts, x0, y0, ix, iy).ravel()
         gx, gy = (a.ravel() for a in np.meshgrid(ix, iy))
         shapely.prepare(part)
         centre = shapely.contains_xy(part, x0 + (gx + 0.5) * step, y0 + (gy + 0.5) * step)
@@ -297,7 +269,7 @@ def build_grid(geo: dict[str, np.ndarray]) -> dict[str, object]:
 
 
 @njit(cache=True)
-def _crossed_cells(xs, ys, ring_starts, x0, y0, ix, iy):
+def _crossed_cells(per_deg, xs, ys, ring_starts, x0, y0, ix, iy):
     """Mask (len(iy), len(ix)) of the fine cells whose box grown by MARGIN_DEG an edge may meet.
 
     Each edge is cut into pieces shorter than a cell, and every cell meeting a
@@ -309,20 +281,20 @@ def _crossed_cells(xs, ys, ring_starts, x0, y0, ix, iy):
     for r in range(ring_starts.shape[0] - 1):
         for v in range(ring_starts[r], ring_starts[r + 1] - 1):
             ax, ay, bx, by = xs[v], ys[v], xs[v + 1], ys[v + 1]
-            pieces = int(max(abs(bx - ax), abs(by - ay)) * FINE_PER_DEG) + 1
+            pieces = int(max(abs(bx - ax), abs(by - ay)) * per_deg) + 1
             for k in range(pieces):
                 px0 = ax + (bx - ax) * (k / pieces)
                 py0 = ay + (by - ay) * (k / pieces)
                 px1 = ax + (bx - ax) * ((k + 1) / pieces)
                 py1 = ay + (by - ay) * ((k + 1) / pieces)
-                i0 = max(int(math.floor((min(px0, px1) - grow - x0) * FINE_PER_DEG)) - ix[0], 0)
+                i0 = max(int(math.floor((min(px0, px1) - grow - x0) * per_deg)) - ix[0], 0)
                 i1 = min(
-                    int(math.floor((max(px0, px1) + grow - x0) * FINE_PER_DEG)) - ix[0],
+                    int(math.floor((max(px0, px1) + grow - x0) * per_deg)) - ix[0],
                     ix.shape[0] - 1,
                 )
-                j0 = max(int(math.floor((min(py0, py1) - grow - y0) * FINE_PER_DEG)) - iy[0], 0)
+                j0 = max(int(math.floor((min(py0, py1) - grow - y0) * per_deg)) - iy[0], 0)
                 j1 = min(
-                    int(math.floor((max(py0, py1) + grow - y0) * FINE_PER_DEG)) - iy[0],
+                    int(math.floor((max(py0, py1) + grow - y0) * per_deg)) - iy[0],
                     iy.shape[0] - 1,
                 )
                 out[j0 : j1 + 1, i0 : i1 + 1] = True

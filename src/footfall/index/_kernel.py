@@ -7,11 +7,21 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from footfall.index._build import FINE_PER_DEG, TILE, cell_slot
 from footfall.index._geometry import edges_cover, part_covers
 from footfall.index._h3 import latlng_to_cell
 
-__all__ = ["KernelArrays", "assign_kernel"]
+__all__ = ["FINE_PER_DEG", "TILE", "KernelArrays", "assign_kernel", "cell_slot", "fill_hash"]
+
+#: Prefilter grid: fine cells of 1/4096 deg (~27 m x 19 m in France), grouped in
+#: tiles of TILE x TILE fine cells (1/32 deg) stored as bitmaps; empty tiles cost
+#: one int32 in the coarse table. Finer cells settle more points without H3 (95 %
+#: of those in the real zones) but grow the index (46 MB) and its build; bigger
+#: tiles would hold two zones more often, and only one keeps its inside cells.
+FINE_PER_DEG = 4096
+TILE = 128
+# They live here, beside the kernel that compiles them in, because numba's cache
+# checks only the cached function's own file: defined elsewhere, a change would
+# leave stale kernels in __pycache__.
 
 
 class KernelArrays(NamedTuple):
@@ -81,6 +91,14 @@ def _lookup(cell, res, keys, vals, shift):
 _OUTSIDE = np.iinfo(np.int32).min
 
 
+@njit(cache=True, inline="always")
+def cell_slot(cell, res, shift):
+    """Home slot of an H3 cell in the open-addressing table (multiplicative hashing)."""
+    # drop the unused trailing digits (all ones), then Fibonacci-hash the rest
+    u = np.uint64(cell >> ((15 - res) * 3))
+    return np.int64((u * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(shift))
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def assign_kernel(
     lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone, keys, vals, shift,
@@ -133,3 +151,15 @@ def assign_kernel(
                     ):
                         out[i] = part_zone[part]
                         break
+
+
+@njit(cache=True)
+def fill_hash(keys, vals, cells, values, res, shift):
+    """Insert H3 cells and their values into an empty open-addressing table."""
+    mask = keys.shape[0] - 1
+    for n in range(cells.shape[0]):
+        slot = cell_slot(cells[n], res, shift)
+        while keys[slot] != 0:
+            slot = (slot + 1) & mask
+        keys[slot] = cells[n]
+        vals[slot] = values[n]
