@@ -220,6 +220,25 @@ def test_unique_pairs_matches_pandas(rows):
     pd.testing.assert_frame_equal(got, ref, check_dtype=False)
 
 
+@pytest.mark.parametrize("n", [0, 7, 32_768, 200_000])
+def test_reduce_counts_match_pandas_in_any_number_of_blocks(n):
+    # Above 32 k rows the reduce splits them in blocks by key: every key in one block.
+    rng = np.random.default_rng(n)
+    key = rng.integers(-3, 5_000, n)
+    device = rng.integers(0, 40, n).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    pings = rng.integers(1, 4, n)
+    df = pd.DataFrame({"k": key, "d": device, "w": pings})
+    pairs = df.groupby(["k", "d"], as_index=False)["w"].sum()
+    ref = pairs.groupby("k").agg(passages=("d", "size"), pings=("w", "sum"))
+    got_key, passages, got_pings = count_visits(key, device, pings)
+    np.testing.assert_array_equal(got_key, ref.index)
+    np.testing.assert_array_equal(passages, ref["passages"])
+    np.testing.assert_array_equal(got_pings, ref["pings"])
+    day, active = count_panel(key, device)
+    np.testing.assert_array_equal(day, ref.index)
+    np.testing.assert_array_equal(active, ref["passages"])
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.integers(1_104_537_600, 2_524_607_999),  # the plausible window: 2005-2049
