@@ -926,7 +926,9 @@ def _count_files(
             shutil.rmtree(stale, ignore_errors=True)
         tmpdir = contextlib.nullcontext(workdir)
     else:
-        tmpdir = tempfile.TemporaryDirectory(prefix="footfall-count-")
+        # A failing run may leave a Dask task still writing there while the error
+        # unwinds; the cleanup must not replace that error with its own.
+        tmpdir = tempfile.TemporaryDirectory(prefix="footfall-count-", ignore_cleanup_errors=True)
     with tmpdir as wd:
         wd = Path(wd)
         rows = [f.rows for f in fragments]
