@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(BIN)/footfall bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/ruff format --check src tests benchmarks
 
 format: $(STAMP)

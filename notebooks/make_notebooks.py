@@ -17,11 +17,10 @@ HERE = Path(__file__).resolve().parent
 
 # The notebooks run with this folder as the working directory.
 SETUP = """\
-from pathlib import Path
 import tempfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 import footfall as ff
@@ -64,6 +63,7 @@ row of its zone in `zones.gdf`, or -1. A point on a boundary is inside. We check
 against shapely on points scattered around Alès' centre.
 """,
     """\
+import numpy as np
 import shapely
 
 index = ff.ZoneIndex(zones)
@@ -179,8 +179,6 @@ towns and goes through the loop an analyst follows:
     SETUP,
     """\
 import json
-
-import shapely
 
 from footfall.testing import assert_hourly_equal
 
