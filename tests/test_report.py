@@ -368,7 +368,7 @@ def test_whole_chain_publishes_no_device_id(tmp_path, zones):
     assert [r[1] for r in rows] == list(pal.table["name"])
     manifest = json.loads(beside(md, "manifest", "json").read_text())
     assert manifest["upstream"]["command"] == "count"
-    assert re.fullmatch(r"[0-9a-f]{64}", manifest["inputs"][0]["sha256"])
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["inputs"][0]["blake3"])
 
 
 def test_names_are_escaped(tmp_path, hourly, zones):

@@ -52,7 +52,7 @@ def test_same_seed_same_files_whatever_the_threads(zones3, tmp_path):
     assert table.num_rows == a.truth_days["rows"].iloc[1]
     manifest = json.loads((a.pings / "_manifest.json").read_text())
     assert [i["path"] for i in manifest["inputs"]] == [str(f) for f in zones3.sources]
-    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    assert all(len(i["blake3"]) == 64 for i in manifest["inputs"])
     assert manifest["zones"]["hash"] == zones3.hash and manifest["outputs"]["rows"] == a.rows
     truth = read_truth(a.pings)
     pd.testing.assert_frame_equal(truth.truth_zones, a.truth_zones)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -12,12 +11,16 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import blake3
 
 from footfall.errors import InputError
 
 __all__ = [
     "beside",
+    "HASH",
+    "file_digest",
     "file_record",
     "atomic_path",
     "package_versions",
@@ -26,6 +29,10 @@ __all__ = [
     "read_manifest",
     "check_accounting",
 ]
+
+#: Content hash of the files a manifest records (BLAKE3: cryptographic, and 2-4x faster
+#: than SHA-256 here, which matters when every ping file is hashed before counting).
+HASH = "blake3"
 
 _PACKAGES = ("footfall", "numpy", "pandas", "pyarrow", "numba", "shapely", "geopandas", "h3")
 
@@ -59,12 +66,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def file_digest(f: BinaryIO) -> str:
+    """Hex BLAKE3 digest (256 bits) of an open binary file, read to its end in 1 MB blocks."""
+    h = blake3.blake3()
+    buf = memoryview(bytearray(1 << 20))  # one buffer for every block: no allocation per read
+    while n := f.readinto(buf):
+        h.update(buf[:n])
+    return h.hexdigest()
+
+
 def file_record(path: str | os.PathLike) -> dict[str, Any]:
-    """Describe an input file for a manifest: ``path``, ``size`` (bytes), ``sha256``."""
+    """Describe an input file for a manifest: ``path``, ``size`` (bytes), ``blake3``."""
     path = Path(path)
     with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    return {"path": str(path), "size": path.stat().st_size, "sha256": digest}
+        digest = file_digest(f)
+    return {"path": str(path), "size": path.stat().st_size, HASH: digest}
 
 
 def package_versions() -> dict[str, str]:
@@ -93,7 +109,7 @@ def make_manifest(
     command : str
         What produced the outputs, e.g. ``"count"``.
     inputs : list of dict
-        One record per input: ``path``, ``size`` (bytes), ``sha256``.
+        One record per input: ``path``, ``size`` (bytes), ``blake3`` (content hash).
     parameters : mapping
         Every parameter that changes the outputs.
     zones : mapping, optional

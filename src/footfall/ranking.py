@@ -107,7 +107,7 @@ class Palmares:
         markdown : path, optional
             Also write :meth:`to_markdown` there.
         inputs : sequence of path
-            Input files to record (path, size, sha256), e.g. the hourly Parquet.
+            Input files to record (path, size, blake3), e.g. the hourly Parquet.
         upstream : dict, optional
             The manifest of the hourly table (``attrs["manifest"]``), kept as is.
 

@@ -14,6 +14,7 @@ from matplotlib.colors import Normalize, to_hex
 
 from footfall.counts import daily_passages, monthly_passages
 from footfall.errors import InputError
+from footfall.manifest import HASH
 from footfall.ranking import Palmares
 from footfall.zones import ZoneSet
 
@@ -271,7 +272,7 @@ def build_content(
 
 def _manifest_view(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
     inputs = {
-        rec["path"]: f"{rec['size']:,} bytes, sha256 {rec['sha256'][:16]}…"
+        rec["path"]: f"{rec['size']:,} bytes, {HASH} {rec[HASH][:16]}…"
         for rec in manifest["inputs"]
     }
     zones = manifest["zones"]
