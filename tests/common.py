@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,18 @@ def write_json(path: Path, doc: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path
+
+
+def rewrite_checkpoint(directory: Path, change: Callable[[Any], None]) -> None:
+    """Apply ``change`` to the partial of a finished checkpoint and write it back.
+
+    Tests use it to prove that a resumed run reuses a checkpoint instead of mapping its
+    fragment again.
+    """
+    from footfall.hourly import _save_partial, load_partial
+
+    meta = json.loads((directory / "meta.json").read_text())
+    part = load_partial(directory)
+    change(part)
+    shutil.rmtree(directory)
+    _save_partial(part, directory, {"path": meta["path"], "key": meta["key"]})

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 import footfall as ff
 from footfall.hourly import (
     CountSpec,
-    _unique_pairs,
-    count_panel,
-    count_visits,
+    _save_partial,
+    _unite,
+    assemble,
     map_batch,
     merge_partials,
-    panel_range,
+    range_slices,
     reduce_partials,
-    visit_range,
+    reduce_slices,
 )
 from footfall.ingest import REASONS
 from footfall.testing import assert_hourly_equal
@@ -167,7 +167,16 @@ def test_unknown_engine_is_refused():
         ff.count_passages(random_pings(100, 3), small_zones(), index=small_index(), engine="spark")
 
 
-def test_reduce_of_split_partials_equals_whole():
+def device_sets(keys, sizes, devices):
+    """``{key: frozenset(devices)}`` of a partial's group runs."""
+    ends = np.cumsum(sizes)
+    return {
+        int(k): frozenset(devices[e - n : e].tolist())
+        for k, n, e in zip(keys, sizes, ends, strict=True)
+    }
+
+
+def test_reduce_of_split_partials_equals_whole(tmp_path):
     """The Dask contract: any split into partials reduces to the same tables."""
     df = random_pings(30_000, seed=4)
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -184,59 +193,93 @@ def test_reduce_of_split_partials_equals_whole():
     h2, p2 = reduce_partials(parts, ids, spec.tz)
     pd.testing.assert_frame_equal(h1, h2)
     pd.testing.assert_frame_equal(p1, p2)
-    # Range by range (the bounded-memory reduce) gives the same too.
+    # The merged partial holds the same device sets, group by group.
     merged = merge_partials(parts)
-    vr = visit_range(merged.visit_key)
-    counted = [
-        count_visits(merged.visit_key[vr == r], merged.visit_device[vr == r],
-                     merged.visit_pings[vr == r])
-        for r in np.unique(vr)
-    ]  # fmt: skip
-    assert np.array_equal(np.concatenate([c[1] for c in counted]), h1["passages"].to_numpy())
-    pr = panel_range(merged.panel_day)
-    active = [count_panel(merged.panel_day[pr == r], merged.panel_device[pr == r])[1]
-              for r in np.unique(pr)]  # fmt: skip
-    assert np.array_equal(np.concatenate(active), p1["active_devices"].to_numpy())
-    assert merged.accounting["rows_read"] == len(df)
+    for kind in ("visit", "panel"):
+        fields = ("visit_key", "visit_passages", "visit_devices") if kind == "visit" else (
+            "panel_day", "panel_active", "panel_devices")  # fmt: skip
+        assert device_sets(*(getattr(merged, f) for f in fields)) == device_sets(
+            *(getattr(whole, f) for f in fields)
+        )
+    assert np.array_equal(merged.visit_pings, whole.visit_pings)
+    assert merged.accounting == whole.accounting
     q = merged.quarantine.to_pandas()
     assert sorted(q["row"]) == sorted(whole.quarantine.to_pandas()["row"])
     assert set(q["reason"]) <= set(REASONS)
+    # Range by range from checkpoints (the bounded-memory reduce, any engine), where the
+    # parts share hours and days: the same tables again.
+    done = []
+    for i, part in enumerate(parts):
+        directory = tmp_path / f"{i:06d}"
+        done.append((directory, _save_partial(part, directory, {"path": "p", "key": str(i)})))
+    reduced = {kind: [reduce_slices(kind, s) for s in range_slices(done, kind)]
+               for kind in ("visit", "panel")}  # fmt: skip
+    shared = np.unique(np.concatenate([p.visit_key for p in parts]), return_counts=True)[1]
+    assert (shared > 1).mean() > 0.5  # most zone-hours are in several parts: united
+    h3, p3 = assemble(reduced["visit"], reduced["panel"], ids, spec.tz)
+    pd.testing.assert_frame_equal(h1, h3)
+    pd.testing.assert_frame_equal(p1, p3)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4), st.integers(1, 3)), max_size=200))
-def test_unique_pairs_matches_pandas(rows):
-    a = np.array([r[0] for r in rows], np.int64)
-    b = np.array([r[1] for r in rows], np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    w = np.array([r[2] for r in rows], np.int64)
-    ua, ub, uw = _unique_pairs(a, b, w)
-    got = pd.DataFrame({"a": ua, "b": ub, "w": uw}).sort_values(["a", "b"], ignore_index=True)
-    ref = (
-        pd.DataFrame({"a": a, "b": b, "w": w})
-        .groupby(["a", "b"], as_index=False)["w"]
-        .sum()
-        .sort_values(["a", "b"], ignore_index=True)
-    )
-    pd.testing.assert_frame_equal(got, ref, check_dtype=False)
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9), st.integers(0, 3)), max_size=60),
+        max_size=5,
+    ),
+    st.booleans(),
+)
+def test_union_of_group_runs_matches_pandas(parts, keep):
+    """Groups of several partials unite: distinct devices per key, extras summed."""
+    runs, rows = [], []
+    for p, part in enumerate(parts):
+        df = pd.DataFrame(part, columns=["k", "d", "x"]).drop_duplicates(["k", "d"])
+        df["d"] = df["d"].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        g = df.groupby("k", sort=False)
+        keys = np.array(list(g.groups), np.int64)
+        devices = np.concatenate([g.get_group(k)["d"].to_numpy() for k in keys]) if len(
+            keys) else np.empty(0, np.uint64)  # fmt: skip
+        sizes = np.array([len(g.get_group(k)) for k in keys], np.int64)
+        extra = np.full(len(keys), p + 1, np.int64)  # a count per group, e.g. its pings
+        runs.append((keys, sizes, extra, devices))
+        rows += [(k, d, p + 1) for k, d in zip(df["k"], df["d"], strict=True)]
+    key, size, extra, devices = _unite(runs, keep)
+    ref = pd.DataFrame(rows, columns=["k", "d", "p"])
+    per_part = {(k, p) for k, _, p in rows}
+    expected_extra = pd.Series([p for _, p in per_part], [k for k, _ in per_part])
+    expected_extra = expected_extra.groupby(level=0).sum().sort_index()
+    nunique = ref.groupby("k")["d"].nunique().sort_index()
+    np.testing.assert_array_equal(key, nunique.index)
+    np.testing.assert_array_equal(size, nunique.to_numpy())
+    np.testing.assert_array_equal(extra, expected_extra.reindex(nunique.index).to_numpy())
+    if keep:
+        got = device_sets(key, size, devices)
+        assert got == {int(k): frozenset(v) for k, v in ref.groupby("k")["d"].agg(set).items()}
 
 
 @pytest.mark.parametrize("n", [0, 7, 32_768, 200_000])
-def test_reduce_counts_match_pandas_in_any_number_of_blocks(n):
-    # Above 32 k rows the reduce splits them in blocks by key: every key in one block.
+def test_map_tables_grow_and_count_like_pandas(n):
+    """Many distinct devices and zone-hours: the map's tables grow, the counts stay exact."""
+    zones = small_zones()
+    points = shapely.point_on_surface(zones.gdf.geometry.values)
     rng = np.random.default_rng(n)
-    key = rng.integers(-3, 5_000, n)
-    device = rng.integers(0, 40, n).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    pings = rng.integers(1, 4, n)
-    df = pd.DataFrame({"k": key, "d": device, "w": pings})
-    pairs = df.groupby(["k", "d"], as_index=False)["w"].sum()
-    ref = pairs.groupby("k").agg(passages=("d", "size"), pings=("w", "sum"))
-    got_key, passages, got_pings = count_visits(key, device, pings)
-    np.testing.assert_array_equal(got_key, ref.index)
-    np.testing.assert_array_equal(passages, ref["passages"])
-    np.testing.assert_array_equal(got_pings, ref["pings"])
-    day, active = count_panel(key, device)
-    np.testing.assert_array_equal(day, ref.index)
-    np.testing.assert_array_equal(active, ref["passages"])
+    z = rng.integers(-1, len(points), n)  # -1: a point outside every zone
+    lon = np.where(z >= 0, shapely.get_x(points)[np.maximum(z, 0)], 10.0)
+    lat = np.where(z >= 0, shapely.get_y(points)[np.maximum(z, 0)], 60.0)
+    t0 = int(pd.Timestamp("2020-01-01", tz="UTC").timestamp())
+    df = pd.DataFrame({
+        "device_id": rng.integers(0, max(1, n // 3), n),
+        "timestamp": t0 + rng.integers(0, 400 * 86400, n),  # ~9,600 hours, 400 days
+        "lat": lat, "lon": lon,
+    })  # fmt: skip
+    spec = CountSpec()
+    hourly, panel = reduce_partials([map_batch(pa.Table.from_pandas(df), small_index(), spec)],
+                                    zones.zone_ids, spec.tz)  # fmt: skip
+    assert_hourly_equal(hourly, brute_force(df, zones))
+    local_day = pd.to_datetime(df["timestamp"], unit="s", utc=True).dt.tz_convert(spec.tz)
+    ref = df.groupby(local_day.dt.tz_localize(None).dt.normalize())["device_id"].nunique()
+    np.testing.assert_array_equal(panel["active_devices"], ref.to_numpy())
+    assert list(panel["day"]) == list(ref.index)
 
 
 @settings(max_examples=40, deadline=None)

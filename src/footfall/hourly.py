@@ -22,13 +22,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import itertools
 import json
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -40,7 +39,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from numba import njit
+from llvmlite import binding as llvm
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from footfall.errors import InputError
 from footfall.ingest import (
@@ -57,7 +60,14 @@ from footfall.ingest import (
     validate,
     window_seconds,
 )
-from footfall.manifest import atomic_path, beside, check_accounting, make_manifest, read_manifest
+from footfall.manifest import (
+    HASH,
+    atomic_path,
+    beside,
+    check_accounting,
+    make_manifest,
+    read_manifest,
+)
 from footfall.manifest import write_manifest as _write_manifest
 
 __all__ = [
@@ -68,14 +78,13 @@ __all__ = [
     "reduce_partials",
     "visit_range",
     "panel_range",
-    "count_visits",
-    "count_panel",
     "hourly_frame",
     "panel_frame",
     "count_passages",
     "list_file",
     "collect_fragments",
     "map_fragment",
+    "load_partial",
     "range_slices",
     "reduce_slices",
     "assemble",
@@ -89,12 +98,11 @@ __all__ = [
 _ENGINES = ("local", "dask")
 # What reading a corrupt or unreadable file raises (pyarrow's errors included).
 _BAD_FILE = (OSError, pa.ArrowException, UnicodeDecodeError, csv.Error)
-_HOUR_MASK = np.int64(0xFFFFFFFF)
 #: Hours per reduce range of visits, and days per range of panel pairs.
 RANGE_HOURS = 24 * 7
 RANGE_DAYS = 7
 # bump when the checkpoint layout or the kernel's meaning changes
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,8 @@ class CountSpec:
     def offsets(self) -> tuple[int, np.ndarray]:
         """``(h0, off)``: ``off[h - h0]`` is the UTC offset, in hours, of UTC hour ``h``."""
         h0, h1 = self.seconds[0] // 3600, -(-self.seconds[1] // 3600)
+        if h0 < 0:
+            raise InputError(f"time window {self.window!r}: it starts before 1970")
         utc = pd.date_range(pd.Timestamp(h0 * 3600, unit="s", tz="UTC"), periods=h1 - h0, freq="h")
         try:
             local = utc.tz_convert(self.tz)
@@ -144,20 +154,32 @@ class CountSpec:
 
 @dataclass
 class Partial:
-    """Partial result of the map step, merged exactly by :func:`reduce_partials`.
+    """Exact counts of some input rows, with the devices behind them; mergeable.
+
+    A partial holds *groups* — zone-hours (visits) and local days (panel) — and, for
+    each group, the set of distinct devices seen in it, stored run after run: the
+    devices of visit group ``j`` are ``visit_devices[s[j] : s[j] + visit_passages[j]]``
+    with ``s = cumsum(visit_passages) - visit_passages`` (likewise for the panel).
+    Merging partials (:func:`merge_partials`) unites the device sets of equal groups,
+    so a device seen in one zone-hour by two partials counts once.
 
     Attributes
     ----------
     visit_key : int64 array
-        ``zone_row << 32 | utc_hour`` (hours since the epoch).
-    visit_device : uint64 array
-        Pseudonymous device key; ``(visit_key, visit_device)`` pairs are unique.
+        ``utc_hour << 32 | zone_row`` (hours since the epoch), unique and sorted: by
+        hour, then zone.
+    visit_passages : int64 array
+        Distinct devices of each zone-hour.
     visit_pings : int64 array
-        Rows behind each pair.
+        Rows of each zone-hour.
+    visit_devices : uint64 array
+        Pseudonymous device keys, group after group.
     panel_day : int64 array
-        Local day (days since 1970-01-01, local calendar).
-    panel_device : uint64 array
-        ``(panel_day, panel_device)`` pairs are unique.
+        Local days (days since 1970-01-01, local calendar), unique and sorted.
+    panel_active : int64 array
+        Distinct devices with a valid ping on each day.
+    panel_devices : uint64 array
+        Their keys, day after day.
     accounting : dict
         ``rows_read``, ``rows_in_zone``, ``rows_outside``, ``quarantined`` (reason -> rows).
     quarantine : pyarrow.Table
@@ -165,12 +187,18 @@ class Partial:
     """
 
     visit_key: np.ndarray
-    visit_device: np.ndarray
+    visit_passages: np.ndarray
     visit_pings: np.ndarray
+    visit_devices: np.ndarray
     panel_day: np.ndarray
-    panel_device: np.ndarray
+    panel_active: np.ndarray
+    panel_devices: np.ndarray
     accounting: dict[str, Any]
     quarantine: pa.Table
+
+
+#: The arrays of a partial, as checkpointed (all of 8-byte types).
+_ARRAYS = tuple(f for f in Partial.__dataclass_fields__ if f not in ("accounting", "quarantine"))
 
 
 def _new_accounting() -> dict[str, Any]:
@@ -190,94 +218,396 @@ def _add_accounting(total: dict[str, Any], part: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# numba kernels
+# numba kernels: the map's hash tables and the reduce's union of device sets
+#
+# The map keeps, per fragment and across its batches, a table of *groups* (a zone-hour
+# or a local day -> a dense group number, and the group's rows) and a table of
+# *pairs* (group number, device), each pair once, with the pairs also listed in
+# insertion order. Group keys are never 0 (the empty slot): ``(zone + 1) << 32 |
+# (hour - h0)`` for a zone-hour, ``day - d0 + 1`` for a day. A pair slot is two
+# words: the device, and its group number + 1 (0: empty).
+#
+# A valid row costs one pair probe for its day and, in a zone, one for its zone-hour,
+# whose group comes from a small per-zone cache (the group table when the hour
+# changes).
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX = np.uint64(0xD6E8FEB86659FD93)
+_LOW32 = np.int64(0xFFFFFFFF)
+#: Entries of the map's per-zone cache of the last zone-hour group (zone row modulo).
+_ZONE_CACHE = 1 << 12
+#: LLVM's prefetch intrinsic, named by pointer type (opaque pointers from LLVM 15 on).
+_PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
 
 
 @njit(inline="always")
-def _hash(a, b):  # pragma: no cover - numba
-    h = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) ^ b
-    h ^= h >> np.uint64(32)
-    h *= np.uint64(0xD6E8FEB86659FD93)
-    h ^= h >> np.uint64(32)
-    return h
+def _group_of(key, gslot, gkey, gpings, state):  # pragma: no cover - numba
+    """Dense number of group `key`, added if new (state[0]: groups, state[2]: shift)."""
+    mask = len(gslot) - 1
+    h = np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(state[2]))
+    while True:
+        g = gslot[h] - 1
+        if g < 0:
+            g = state[0]
+            gslot[h] = g + 1
+            gkey[g] = key
+            gpings[g] = 0
+            state[0] = g + 1
+            return g
+        if gkey[g] == key:
+            return g
+        h = (h + 1) & mask
+
+
+@njit(inline="always")
+def _pair_slot(tag, device, shift):  # pragma: no cover - numba
+    return np.int64(((device ^ (tag * _GOLDEN)) * _MIX) >> np.uint64(shift))
+
+
+@njit(inline="always")
+def _add_pair(g, device, slots, listed, state):  # pragma: no cover - numba
+    """Insert (group, device) unless present (state[1]: pairs, state[3]: shift)."""
+    mask = (len(slots) >> 1) - 1
+    tag = np.uint64(g + 1)
+    h = _pair_slot(tag, device, state[3])
+    while True:
+        t = slots[2 * h + 1]
+        if t == 0:
+            slots[2 * h] = device
+            slots[2 * h + 1] = tag
+            k = state[1]
+            listed[2 * k] = device
+            listed[2 * k + 1] = tag
+            state[1] = k + 1
+            return
+        if t == tag and slots[2 * h] == device:
+            return
+        h = (h + 1) & mask
+
+
+@intrinsic
+def _prefetch(typingctx, arr, index):  # pragma: no cover - numba
+    """Ask the CPU to load ``arr[index]`` into its caches, without waiting for it."""
+    sig = types.void(arr, index)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(
+            context, builder, signature.args[0], ary, [args[1]], wraparound=False
+        )
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), _PREFETCH
+        )
+        # a read, kept in every cache level, of data
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+#: Rows per block of the map kernel: the pair slots of a block are prefetched together.
+_ROW_BLOCK = 64
 
 
 @njit(nogil=True, cache=True)
-def _row_keys(reason, zone, t, off, h0):  # pragma: no cover - numba
-    """Visit keys (zone << 32 | hour) and panel days of the valid rows, with row indices."""
+def _tally_rows(
+    reason, device, t, zone, off, h0, d0, i0, gslot, gkey, gpings, zcache, slots, listed, state
+):  # pragma: no cover - numba
+    """Add rows ``i0:`` to the tables; stop early when a table needs to grow.
+
+    Returns the first row not added (``len(t)`` when all were). ``state`` holds the
+    groups, pairs, both shifts, rows in a zone and rows outside every zone;
+    ``zcache[2 c : 2 c + 2]`` is the last (key, group) of the zones ``c`` modulo
+    :data:`_ZONE_CACHE`. Rows go in blocks: first their groups, prefetching the pair
+    slots they will probe, then the pairs, so that the cache misses of a block overlap
+    instead of queueing one behind the other (the tables outgrow the caches).
+    """
     n = len(t)
-    vkey = np.empty(n, np.int64)
-    vrow = np.empty(n, np.int64)
-    pday = np.empty(n, np.int64)
-    prow = np.empty(n, np.int64)
-    nv = 0
-    npl = 0
-    for i in range(n):
-        if reason[i] != 0:
-            continue
-        hour = t[i] // 3600
-        day = (hour + off[hour - h0]) // 24
-        pday[npl] = day
-        prow[npl] = i
-        npl += 1
-        z = zone[i]
-        if z >= 0:
-            vkey[nv] = (np.int64(z) << 32) | hour
-            vrow[nv] = i
-            nv += 1
-    return vkey[:nv], vrow[:nv], pday[:npl], prow[:npl]
+    visit = np.empty(_ROW_BLOCK, np.int64)
+    panel = np.empty(_ROW_BLOCK, np.int64)
+    rows = np.empty(_ROW_BLOCK, np.int64)
+    last_day, day_group = np.int64(-1), np.int64(0)
+    for b0 in range(i0, n, _ROW_BLOCK):
+        # room for every row of the block to add two groups and two pairs
+        if state[0] + 2 * _ROW_BLOCK > len(gkey) or state[1] + 2 * _ROW_BLOCK > len(listed) >> 1:
+            return b0
+        m = 0
+        for i in range(b0, min(b0 + _ROW_BLOCK, n)):
+            if reason[i] != 0:
+                continue
+            hour = t[i] // 3600
+            hr = hour - h0
+            day = (hour + off[hr]) // 24 - d0 + 1
+            if day != last_day:  # rows come in time order, more often than not
+                day_group = _group_of(day, gslot, gkey, gpings, state)
+                last_day = day
+            z = zone[i]
+            g = -1
+            if z >= 0:
+                key = (np.int64(z + 1) << 32) | hr
+                c = 2 * (z & (_ZONE_CACHE - 1))
+                if zcache[c] == key:
+                    g = zcache[c + 1]
+                else:
+                    g = _group_of(key, gslot, gkey, gpings, state)
+                    zcache[c] = key
+                    zcache[c + 1] = g
+                gpings[g] += 1
+                state[4] += 1
+                _prefetch(slots, 2 * _pair_slot(np.uint64(g + 1), device[i], state[3]))
+            else:
+                state[5] += 1
+            _prefetch(slots, 2 * _pair_slot(np.uint64(day_group + 1), device[i], state[3]))
+            visit[m], panel[m], rows[m] = g, day_group, i
+            m += 1
+        for k in range(m):
+            d = device[rows[k]]
+            if visit[k] >= 0:
+                _add_pair(visit[k], d, slots, listed, state)
+            _add_pair(panel[k], d, slots, listed, state)
+    return n
 
 
 @njit(nogil=True, cache=True)
-def _tally(a, b, w):  # pragma: no cover - numba
-    """Find unique ``(a, b)`` pairs in first-seen order with the sum of `w` and their rows."""
-    n = len(a)
+def _rehash_pairs(listed, n, slots, shift):  # pragma: no cover - numba
+    """Insert the `n` listed pairs into empty `slots`."""
+    mask = (len(slots) >> 1) - 1
+    for k in range(n):
+        device, tag = listed[2 * k], listed[2 * k + 1]
+        h = _pair_slot(tag, device, shift)
+        while slots[2 * h + 1] != 0:
+            h = (h + 1) & mask
+        slots[2 * h] = device
+        slots[2 * h + 1] = tag
+
+
+@njit(nogil=True, cache=True)
+def _rehash_groups(gkey, n, gslot, shift):  # pragma: no cover - numba
+    mask = len(gslot) - 1
+    for g in range(n):
+        h = np.int64((np.uint64(gkey[g]) * _GOLDEN) >> np.uint64(shift))
+        while gslot[h] != 0:
+            h = (h + 1) & mask
+        gslot[h] = g + 1
+
+
+@njit(nogil=True, cache=True)
+def _scatter_devices(listed, n, is_visit, cursor, visit_out, panel_out):  # pragma: no cover - numba
+    """Write each listed pair's device at its group's cursor, in the visit or panel array."""
+    for k in range(n):
+        g = listed[2 * k + 1] - 1
+        if is_visit[g]:
+            visit_out[cursor[g]] = listed[2 * k]
+        else:
+            panel_out[cursor[g]] = listed[2 * k]
+        cursor[g] += 1
+
+
+@njit(nogil=True, cache=True)
+def _union(key, size, extra, start, devices, order, keep):  # pragma: no cover - numba
+    """Unite groups of equal key: distinct devices per key, and `extra` summed.
+
+    Group ``g`` has key ``key[g]`` and devices ``devices[start[g] : start[g] + size[g]]``
+    (distinct within the group); ``order`` sorts the groups by key. Returns
+    ``(key, size, extra, devices)`` per distinct key, sorted; devices only if `keep`.
+    A group alone with its key is copied; equal keys go through a hash set sized to
+    their run, so it stays in cache.
+    """
+    n = len(order)
+    biggest = 0
+    i = 0
+    while i < n:  # the largest run of equal keys, for the scratch set
+        j, run = i + 1, size[order[i]]
+        while j < n and key[order[j]] == key[order[i]]:
+            run += size[order[j]]
+            j += 1
+        if j - i > 1 and run > biggest:
+            biggest = run
+        i = j
     cap = 16
-    while cap < 2 * n:
+    while cap < 2 * biggest:
         cap <<= 1
-    mask = np.uint64(cap - 1)
-    slot = np.full(cap, -1, np.int64)
-    ua = np.empty(n, np.int64)
-    ub = np.empty(n, np.uint64)
-    uw = np.empty(n, np.int64)
-    cnt = np.empty(n, np.int64)
+    table = np.zeros(cap, np.uint64)
+    stamp = np.zeros(cap, np.int64)  # slot in use by the run numbered stamp[slot]
+    ukey = np.empty(n, np.int64)
+    usize = np.empty(n, np.int64)
+    uextra = np.empty(n, np.int64)
+    out = np.empty(len(devices) if keep else 0, np.uint64)
+    u = 0
     m = 0
-    for i in range(n):
-        h = _hash(a[i], b[i]) & mask
-        while True:
-            j = slot[h]
-            if j < 0:
-                slot[h] = m
-                ua[m] = a[i]
-                ub[m] = b[i]
-                uw[m] = w[i]
-                cnt[m] = 1
-                m += 1
-                break
-            if ua[j] == a[i] and ub[j] == b[i]:
-                uw[j] += w[i]
-                cnt[j] += 1
-                break
-            h = (h + np.uint64(1)) & mask
-    return ua[:m].copy(), ub[:m].copy(), uw[:m].copy(), cnt[:m].copy()
-
-
-@njit(nogil=True, cache=True)
-def _unique_pairs(a, b, w):  # pragma: no cover - numba
-    """Find unique ``(a, b)`` pairs in first-seen order, summing `w` (open addressing)."""
-    ua, ub, uw, _ = _tally(a, b, w)
-    return ua, ub, uw
-
-
-@njit(nogil=True, cache=True)
-def _group_count(a, w):  # pragma: no cover - numba
-    """Per distinct `a`, in first-seen order: the number of rows and the sum of `w`."""
-    ka, _, ws, cnt = _tally(a, np.zeros(len(a), np.uint64), w)
-    return ka, cnt, ws
+    i = 0
+    while i < n:
+        k = key[order[i]]
+        j, x, run = i, 0, 0
+        while j < n and key[order[j]] == k:
+            x += extra[order[j]]
+            run += size[order[j]]
+            j += 1
+        if j - i == 1:
+            g = order[i]
+            c = size[g]
+            if keep:
+                out[m : m + c] = devices[start[g] : start[g] + c]
+        else:
+            bits = 4
+            while (1 << bits) < 2 * run:
+                bits += 1
+            mask = (1 << bits) - 1
+            c = 0
+            for r in range(i, j):
+                g = order[r]
+                for q in range(start[g], start[g] + size[g]):
+                    d = devices[q]
+                    h = np.int64((d * _GOLDEN) >> np.uint64(64 - bits))
+                    while stamp[h] == i + 1 and table[h] != d:
+                        h = (h + 1) & mask
+                    if stamp[h] != i + 1:
+                        stamp[h] = i + 1
+                        table[h] = d
+                        if keep:
+                            out[m + c] = d
+                        c += 1
+        ukey[u] = k
+        usize[u] = c
+        uextra[u] = x
+        m += c
+        u += 1
+        i = j
+    return ukey[:u], usize[:u], uextra[:u], out[:m]
 
 
 # ---------------------------------------------------------------------------------------
-# map and reduce
+# map
+
+
+class _Spare(threading.local):
+    """A thread's map tables, kept from one fragment for the next.
+
+    Fresh memory costs a page fault per 4 KB page when first written (about 1 µs in a
+    virtual machine: as much as counting the rows themselves); clearing used tables
+    costs a small fraction of that.
+    """
+
+    tables: dict[str, np.ndarray] | None = None
+
+
+_SPARE = _Spare()
+#: A thread keeps tables of up to this size for its next fragment.
+_SPARE_BYTES = 64 << 20
+
+
+def _tables(bits: int) -> dict[str, np.ndarray]:
+    """Return empty map tables with room for ``2**(bits - 1)`` pairs.
+
+    They are the thread's spare ones when those are big enough, else new ones.
+    """
+    spare, _SPARE.tables = _SPARE.tables, None
+    if spare is not None and len(spare["slots"]) >= 2 << bits:
+        spare["slots"].fill(0)
+        spare["gslot"].fill(0)
+        spare["zcache"].fill(-1)
+        return spare
+    return {
+        "slots": np.zeros(2 << bits, np.uint64),
+        "listed": np.empty(1 << bits, np.uint64),
+        "gslot": np.zeros(1 << 14, np.int64),
+        "gkey": np.empty(1 << 13, np.int64),
+        "gpings": np.empty(1 << 13, np.int64),
+        "zcache": np.full(2 * _ZONE_CACHE, -1, np.int64),
+    }
+
+
+class _Tally:
+    """The map's tables for one fragment (or one batch): rows in, a :class:`Partial` out."""
+
+    def __init__(self, spec: CountSpec, rows: int = 1 << 16) -> None:
+        self.spec = spec
+        self.h0, self.off = spec.offsets
+        self.d0 = self.h0 // 24 - 2  # below every local day of the window
+        # 1.5 to 3 pair slots per row at first: most fragments never grow their table
+        self.t = _tables(max(12, int(rows + rows // 2).bit_length()))
+        shifts = [
+            64 - int(len(self.t[k]) // w - 1).bit_length() for k, w in (("gslot", 1), ("slots", 2))
+        ]
+        self.state = np.array([0, 0, *shifts, 0, 0], np.int64)
+        self.accounting = _new_accounting()
+        self.quarantine: list[pa.Table] = []
+
+    def add(
+        self, batch: pa.RecordBatch | pa.Table, assigner: Any, source: str = "", row0: int = 0
+    ) -> None:
+        """Validate, assign and add a batch of input rows."""
+        pings = to_ping_batch(batch, self.spec.columns, source)
+        reason = validate(pings, self.spec.seconds)
+        zone = np.asarray(assigner.assign(pings.lon, pings.lat), dtype=np.int32)
+        i, n, t = 0, len(pings), self.t
+        while True:
+            i = _tally_rows(reason, pings.device, pings.t, zone, self.off, self.h0, self.d0, i,
+                            t["gslot"], t["gkey"], t["gpings"], t["zcache"], t["slots"],
+                            t["listed"], self.state)  # fmt: skip
+            if i == n:
+                break
+            self._grow()
+        codes = np.bincount(reason, minlength=len(REASONS) + 1)
+        acc = self.accounting
+        acc["rows_read"] += n
+        for r, c in zip(REASONS, codes[1:], strict=True):
+            acc["quarantined"][r] += int(c)
+        if codes[0] < n:
+            self.quarantine.append(quarantine_table(pings, reason, source, row0))
+
+    def _grow(self) -> None:
+        """Double whichever table is nearly half full (rehashing it)."""
+        state, t = self.state, self.t
+        if state[1] + 2 * _ROW_BLOCK > len(t["listed"]) >> 1:
+            state[3] -= 1
+            t["slots"] = np.zeros(2 * len(t["slots"]), np.uint64)
+            _rehash_pairs(t["listed"], state[1], t["slots"], state[3])
+            listed = np.empty(2 * len(t["listed"]), np.uint64)
+            listed[: 2 * state[1]] = t["listed"][: 2 * state[1]]
+            t["listed"] = listed
+        if state[0] + 2 * _ROW_BLOCK > len(t["gkey"]):
+            n = int(state[0])
+            state[2] -= 1
+            t["gslot"] = np.zeros(2 * len(t["gslot"]), np.int64)
+            _rehash_groups(t["gkey"], n, t["gslot"], state[2])
+            for name in ("gkey", "gpings"):
+                grown = np.empty(2 * len(t[name]), np.int64)
+                grown[:n] = t[name][:n]
+                t[name] = grown
+
+    def partial(self) -> Partial:
+        """Return the exact counts of the rows added, with their device sets (once)."""
+        n, m, t = int(self.state[0]), int(self.state[1]), self.t
+        key = t["gkey"][:n]
+        size = np.bincount(t["listed"][1 : 2 * m : 2].view(np.int64) - 1, minlength=n)
+        is_visit = (key >> 32) != 0
+        vg, pg = np.flatnonzero(is_visit), np.flatnonzero(~is_visit)
+        visit_key = (((key[vg] & _LOW32) + self.h0) << 32) | ((key[vg] >> 32) - 1)
+        order = np.argsort(visit_key)
+        vg, visit_key = vg[order], visit_key[order]
+        panel_day = key[pg] + (self.d0 - 1)
+        order = np.argsort(panel_day)
+        pg, panel_day = pg[order], panel_day[order]
+        cursor = np.empty(n, np.int64)
+        for groups in (vg, pg):
+            cursor[groups] = np.cumsum(size[groups]) - size[groups]
+        visit_devices = np.empty(int(size[vg].sum()), np.uint64)
+        panel_devices = np.empty(int(size[pg].sum()), np.uint64)
+        _scatter_devices(t["listed"], m, is_visit, cursor, visit_devices, panel_devices)
+        visit_pings = t["gpings"][vg]
+        if t["slots"].nbytes <= _SPARE_BYTES:
+            _SPARE.tables = t
+        self.t = {}
+        acc = {**self.accounting, "quarantined": dict(self.accounting["quarantined"])}
+        acc["rows_in_zone"], acc["rows_outside"] = int(self.state[4]), int(self.state[5])
+        quarantine = (
+            pa.concat_tables(self.quarantine) if self.quarantine
+            else QUARANTINE_SCHEMA.empty_table()
+        )  # fmt: skip
+        return Partial(visit_key, size[vg], visit_pings, visit_devices,
+                       panel_day, size[pg], panel_devices, acc, quarantine)  # fmt: skip
 
 
 def map_batch(
@@ -306,118 +636,66 @@ def map_batch(
     Returns
     -------
     Partial
-        Unique visits and panel pairs of the batch; pure function of its arguments.
+        The exact counts of the batch, with their device sets; a pure function of its
+        arguments (the order of the devices within a group aside).
     """
-    pings = to_ping_batch(batch, spec.columns, source)
-    reason = validate(pings, spec.seconds)
-    zone = np.asarray(assigner.assign(pings.lon, pings.lat), dtype=np.int32)
-    h0, off = spec.offsets
-    vkey, vrow, pday, prow = _row_keys(reason, zone, pings.t, off, h0)
-    vk, vd, vn = _unique_pairs(vkey, pings.device[vrow], np.ones(len(vkey), np.int64))
-    pk, pd_, _ = _unique_pairs(pday, pings.device[prow], np.zeros(len(pday), np.int64))
-    codes = np.bincount(reason, minlength=len(REASONS) + 1)
-    accounting = {
-        "rows_read": len(pings),
-        "rows_in_zone": len(vkey),
-        "rows_outside": len(pday) - len(vkey),
-        "quarantined": {r: int(c) for r, c in zip(REASONS, codes[1:], strict=True)},
-    }
-    quarantine = quarantine_table(pings, reason, source, row0)
-    return Partial(vk, vd, vn, pk, pd_, accounting, quarantine)
+    tally = _Tally(spec, batch.num_rows)
+    tally.add(batch, assigner, source, row0)
+    return tally.partial()
+
+
+def _unite(
+    parts: Sequence[tuple[np.ndarray, ...]], keep: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unite ``(key, size, extra, devices)`` group runs of several partials (exact).
+
+    ``devices`` may be a memory map: it is read only where two parts share a key,
+    or when `keep` asks for the united devices.
+    """
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty, np.empty(0, np.uint64)
+    key, size, extra = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    if not keep and not np.any(sorted_key[1:] == sorted_key[:-1]):
+        # no key in two parts: their counts stand, and no device is read
+        return sorted_key, size[order], extra[order], np.empty(0, np.uint64)
+    devices = np.concatenate([np.asarray(p[3]) for p in parts])
+    start = np.cumsum(size) - size
+    return _union(key, size, extra, start, devices, order, keep)
 
 
 def merge_partials(partials: Iterable[Partial]) -> Partial:
-    """Concatenate partials and make their pairs unique again (exact, associative)."""
+    """Unite partials: the device sets of equal groups merge (exact, associative)."""
     parts = list(partials)
-    if not parts:
-        return _empty_partial()
-    if len(parts) == 1:  # already unique
+    if len(parts) == 1:
         return parts[0]
-    vk, vd, vn = _unique_pairs(
-        *(np.concatenate([getattr(p, a) for p in parts]) for a in _VISIT_FIELDS)
+    vk, vp, vn, vd = _unite(
+        [(p.visit_key, p.visit_passages, p.visit_pings, p.visit_devices) for p in parts], True
     )
-    day = np.concatenate([p.panel_day for p in parts])
-    pk, pd_, _ = _unique_pairs(
-        day, np.concatenate([p.panel_device for p in parts]), np.zeros(len(day), np.int64)
-    )
+    pk, pa_, _, pd_ = _unite(
+        [(p.panel_day, p.panel_active, np.zeros_like(p.panel_day), p.panel_devices)
+         for p in parts],
+        True,
+    )  # fmt: skip
     accounting = _new_accounting()
     for p in parts:
         _add_accounting(accounting, p.accounting)
-    quarantine = pa.concat_tables([p.quarantine for p in parts])
-    return Partial(vk, vd, vn, pk, pd_, accounting, quarantine)
-
-
-_VISIT_FIELDS = ("visit_key", "visit_device", "visit_pings")
-
-
-def _empty_partial() -> Partial:
-    i64, u64 = np.empty(0, np.int64), np.empty(0, np.uint64)
-    return Partial(i64, u64, i64, i64, u64, _new_accounting(), QUARANTINE_SCHEMA.empty_table())
+    quarantine = pa.concat_tables(
+        [p.quarantine for p in parts] or [QUARANTINE_SCHEMA.empty_table()]
+    )
+    return Partial(vk, vp, vn, vd, pk, pa_, pd_, accounting, quarantine)
 
 
 def visit_range(visit_key: np.ndarray) -> np.ndarray:
-    """Reduce range of each visit: UTC hours split in weeks (RANGE_HOURS)."""
-    return (visit_key & _HOUR_MASK) // RANGE_HOURS
+    """Reduce range of each visit group: UTC hours split in weeks (RANGE_HOURS)."""
+    return (visit_key >> 32) // RANGE_HOURS
 
 
 def panel_range(panel_day: np.ndarray) -> np.ndarray:
-    """Reduce range of each panel pair: local days split in weeks (RANGE_DAYS)."""
+    """Reduce range of each panel group: local days split in weeks (RANGE_DAYS)."""
     return panel_day // RANGE_DAYS
-
-
-#: Rows per block of the reduce: the hash tables of a block stay in the CPU's L2 cache.
-_BLOCK_ROWS = 1 << 15
-
-
-def _key_blocks(key: np.ndarray, *cols: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
-    """Split ``(key, *cols)`` rows into blocks by a hash of `key`, every key in one block.
-
-    A pass of the reduce over all of its rows misses the caches once its tables pass a
-    few MB; blocks of about :data:`_BLOCK_ROWS` rows each fit (radix partition, O(n)).
-    """
-    bits = max(0, int(np.ceil(np.log2(max(1, len(key)) / _BLOCK_ROWS))))
-    if bits == 0:
-        yield key, *cols
-        return
-    bits = min(bits, 8)
-    mixed = key.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    block = (mixed >> np.uint64(64 - bits)).astype(np.uint8)
-    order = np.argsort(block, kind="stable")  # a radix sort for 8-bit values
-    bounds = np.searchsorted(block[order], np.arange((1 << bits) + 1))
-    arrays = [a[order] for a in (key, *cols)]
-    for s, e in itertools.pairwise(bounds):
-        yield tuple(a[s:e] for a in arrays)
-
-
-def _sorted_by_key(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    order = np.argsort(columns[0], kind="stable")
-    return tuple(c[order] for c in columns)
-
-
-def count_visits(
-    visit_key: np.ndarray, visit_device: np.ndarray, visit_pings: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """REDUCE visits: ``(key, passages, pings)`` per zone-hour key, sorted by key.
-
-    The inputs may hold the same ``(key, device)`` pair several times (from several
-    partials); it counts once in ``passages`` and its pings add up. Exact when every
-    row of a key is present, e.g. all rows of one range of :func:`visit_range`.
-    """
-    parts = []
-    for key, device, pings in _key_blocks(visit_key, visit_device, visit_pings):
-        ua, _, uw = _unique_pairs(key, device, pings)
-        parts.append(_group_count(ua, uw))
-    return _sorted_by_key(parts)
-
-
-def count_panel(panel_day: np.ndarray, panel_device: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """REDUCE panel pairs: ``(day, active_devices)``, sorted by day (exact per day)."""
-    parts = []
-    for day, device in _key_blocks(panel_day, panel_device):
-        ua, _, _ = _unique_pairs(day, device, np.zeros(len(day), np.int64))
-        parts.append(_group_count(ua, np.zeros(len(ua), np.int64))[:2])
-    return _sorted_by_key(parts)
 
 
 def hourly_frame(
@@ -427,12 +705,14 @@ def hourly_frame(
     zone_ids: Sequence[str],
     tz: str,
 ) -> pd.DataFrame:
-    """Assemble the hourly table (DESIGN §3) from reduced visit keys, sorted by key."""
-    order = np.argsort(key, kind="stable")
-    key, passages, pings = key[order], passages[order], pings[order]
+    """Assemble the hourly table (DESIGN §3) from visit keys, sorted by zone and hour."""
+    zone_row, hour = key & _LOW32, key >> 32
+    order = np.argsort(key, kind="stable")  # by hour, then zone
+    order = order[np.argsort(zone_row[order].astype(_row_dtype(len(zone_ids))), kind="stable")]
+    zone_row, hour, passages, pings = zone_row[order], hour[order], passages[order], pings[order]
     # Through arrow, so that the string dtype is the one read_hourly gives back.
-    zone = pa.array(list(zone_ids), pa.string()).take(pa.array(key >> 32)).to_pandas()
-    hour = pd.to_datetime((key & _HOUR_MASK) * 3600, unit="s", utc=True).tz_convert(tz)
+    zone = pa.array(list(zone_ids), pa.string()).take(pa.array(zone_row)).to_pandas()
+    hour = pd.to_datetime(hour * 3600, unit="s", utc=True).tz_convert(tz)
     return pd.DataFrame(
         {
             "zone_id": zone,
@@ -441,6 +721,11 @@ def hourly_frame(
             "pings": pings.astype(np.int64),
         }
     )
+
+
+def _row_dtype(n: int) -> type:
+    """Return the narrowest unsigned type for `n` rows (numpy sorts 16-bit keys by radix)."""
+    return np.uint16 if n <= 1 << 16 else np.uint32
 
 
 def panel_frame(day: np.ndarray, active: np.ndarray) -> pd.DataFrame:
@@ -459,41 +744,46 @@ def reduce_partials(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """REDUCE in memory: partials -> ``(hourly, panel)`` tables (exact).
 
-    For inputs too large for memory, reduce each range of :func:`visit_range` /
-    :func:`panel_range` with :func:`count_visits` / :func:`count_panel` and concatenate,
-    as the local engine does.
+    For inputs too large for memory, the engines checkpoint each fragment's partial
+    and reduce range by range (:func:`visit_range`, :func:`panel_range`,
+    :func:`reduce_slices`).
     """
     merged = merge_partials(partials)
-    hourly = hourly_frame(
-        *count_visits(merged.visit_key, merged.visit_device, merged.visit_pings), zone_ids, tz
-    )
-    return hourly, panel_frame(*count_panel(merged.panel_day, merged.panel_device))
+    hourly = hourly_frame(merged.visit_key, merged.visit_passages, merged.visit_pings, zone_ids, tz)
+    return hourly, panel_frame(merged.panel_day, merged.panel_active)
 
 
 # ---------------------------------------------------------------------------------------
 # local engine: fragments -> checkpointed partials -> range-by-range reduce
-
-_ARRAYS = ("visit_key", "visit_device", "visit_pings", "panel_day", "panel_device")
+#
+# A checkpoint is a directory renamed into place when complete: ``arrays.bin`` (the
+# partial's arrays, one after the other), ``meta.json`` (where each array starts, the
+# accounting, and the groups and devices of each reduce range) and, when rows were
+# quarantined, ``quarantine.arrow`` (Arrow IPC).
 
 
 def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """Write a partial sorted by range, atomically (a directory renamed at the end)."""
+    """Write a partial atomically (a directory renamed at the end); return its meta."""
     tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     tmp.mkdir(parents=True)
-    vorder = np.argsort(visit_range(part.visit_key), kind="stable")
-    porder = np.argsort(panel_range(part.panel_day), kind="stable")
-    for name in _ARRAYS:
-        arr = getattr(part, name)[vorder if name.startswith("visit") else porder]
-        np.save(tmp / f"{name}.npy", arr)
+    layout, at = {}, 0
+    with open(tmp / "arrays.bin", "wb") as f:
+        for name in _ARRAYS:
+            arr = np.ascontiguousarray(getattr(part, name))
+            f.write(arr.data)
+            layout[name] = [arr.dtype.str, at, len(arr)]
+            at += arr.nbytes
     meta = {
         **meta,
+        "arrays": layout,
         "accounting": part.accounting,
-        "visit_ranges": _range_bounds(visit_range(part.visit_key[vorder])),
-        "panel_ranges": _range_bounds(panel_range(part.panel_day[porder])),
+        "visit_ranges": _range_bounds(visit_range(part.visit_key), part.visit_passages),
+        "panel_ranges": _range_bounds(panel_range(part.panel_day), part.panel_active),
         "quarantined_rows": part.quarantine.num_rows,
     }
-    if part.quarantine.num_rows:
-        pq.write_table(part.quarantine, tmp / "quarantine.parquet")
+    if part.quarantine.num_rows:  # Arrow IPC: no encoding, read back memory-mapped
+        with pa.ipc.new_file(tmp / "quarantine.arrow", QUARANTINE_SCHEMA) as writer:
+            writer.write_table(part.quarantine.cast(QUARANTINE_SCHEMA))
     (tmp / "meta.json").write_text(json.dumps(meta))
     try:
         os.replace(tmp, directory)
@@ -506,10 +796,50 @@ def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[
     return meta
 
 
-def _range_bounds(ranges: np.ndarray) -> dict[str, list[int]]:
+def _range_bounds(ranges: np.ndarray, sizes: np.ndarray) -> dict[str, list[int]]:
+    """Per range: ``[first group, end group, first device, end device]`` (ranges sorted)."""
     values, starts = np.unique(ranges, return_index=True)
-    ends = [*starts[1:], len(ranges)][: len(starts)]
-    return {str(int(v)): [int(s), int(e)] for v, s, e in zip(values, starts, ends, strict=True)}
+    ends = np.append(starts[1:], len(ranges))[: len(starts)]
+    dev = np.concatenate([[0], np.cumsum(sizes)])
+    return {
+        str(int(v)): [int(s), int(e), int(dev[s]), int(dev[e])]
+        for v, s, e in zip(values, starts, ends, strict=True)
+    }
+
+
+def _array(
+    directory: Path,
+    meta: dict[str, Any],
+    name: str,
+    lo: int = 0,
+    hi: int | None = None,
+    lazy: bool = False,
+) -> np.ndarray:
+    """Rows ``lo:hi`` of a checkpointed array; `lazy`: memory-mapped, read when touched."""
+    dtype, at, n = meta["arrays"][name]
+    hi = n if hi is None else hi
+    if hi <= lo:
+        return np.empty(0, dtype)
+    offset = at + lo * np.dtype(dtype).itemsize
+    if lazy:
+        return np.memmap(directory / "arrays.bin", dtype, "r", offset, (hi - lo,))
+    return np.fromfile(directory / "arrays.bin", dtype, hi - lo, offset=offset)
+
+
+def load_partial(directory: str | os.PathLike) -> Partial:
+    """Read back a checkpointed partial (its quarantine included)."""
+    directory = Path(directory)
+    meta = json.loads((directory / "meta.json").read_text())
+    arrays = [_array(directory, meta, name) for name in _ARRAYS]
+    quarantine = (
+        _read_quarantine(directory) if meta["quarantined_rows"] else QUARANTINE_SCHEMA.empty_table()
+    )
+    return Partial(*arrays, meta["accounting"], quarantine)
+
+
+def _read_quarantine(directory: Path) -> pa.Table:
+    with pa.memory_map(str(directory / "quarantine.arrow")) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 def _map_fragment(
@@ -520,15 +850,13 @@ def _map_fragment(
     batch_rows: int,
     on_rows: Callable[[int], None],
 ) -> dict[str, Any]:
-    parts = []
+    # One table for the whole fragment: its pairs are unique across its batches.
+    tally = _Tally(spec, min(fragment.rows or batch_rows, batch_rows))
     for row0, batch in iter_batches(fragment, spec.columns, batch_rows=batch_rows):
-        parts.append(map_batch(batch, assigner, spec, source=fragment.path, row0=row0))
+        tally.add(batch, assigner, fragment.path, row0)
         on_rows(batch.num_rows)
-        if len(parts) == 8:  # a big CSV is one fragment: hold its unique pairs, not its rows
-            parts = [merge_partials(parts)]
-    # One merge per fragment keeps its checkpoint small (pairs unique in the fragment).
     meta = {"path": fragment.path, "key": fragment.key}
-    return _save_partial(merge_partials(parts), directory, meta)
+    return _save_partial(tally.partial(), directory, meta)
 
 
 def _load_meta(directory: Path, fragment: Fragment) -> dict[str, Any] | None:
@@ -539,26 +867,43 @@ def _load_meta(directory: Path, fragment: Fragment) -> dict[str, Any] | None:
     return meta if meta.get("key") == fragment.key else None
 
 
-Slices = list[tuple[Path, list[int]]]
+#: A reduce range's share of each checkpoint: ``(directory, meta, bounds)``.
+Slices = list[tuple[Path, dict[str, Any], list[int]]]
 
 
 def range_slices(done: list[tuple[Path, dict[str, Any]]], kind: str) -> list[Slices]:
     """Per reduce range of `kind` (``"visit"`` or ``"panel"``), its slices of the checkpoints."""
     by_range: dict[int, Slices] = {}
     for directory, meta in done:
+        slim = {"arrays": meta["arrays"]}  # what reading a slice needs
         for r, bounds in meta[f"{kind}_ranges"].items():
-            by_range.setdefault(int(r), []).append((directory, bounds))
+            by_range.setdefault(int(r), []).append((directory, slim, bounds))
     return [by_range[r] for r in sorted(by_range)]
 
 
 def reduce_slices(kind: str, slices: Slices) -> tuple[np.ndarray, ...]:
-    """REDUCE one range from its checkpoint slices: :func:`count_visits` or :func:`count_panel`."""
-    names = _VISIT_FIELDS if kind == "visit" else ("panel_day", "panel_device")
-    arrays = [
-        np.concatenate([np.load(d / f"{n}.npy", mmap_mode="r")[s:e] for d, (s, e) in slices])
-        for n in names
-    ]
-    return count_visits(*arrays) if kind == "visit" else count_panel(*arrays)
+    """REDUCE one range from its checkpoint slices.
+
+    Returns ``(key, passages, pings)`` for visits, ``(day, active_devices)`` for the
+    panel, sorted. Devices are read only for the groups that several checkpoints
+    share (none when each fragment holds its own hours, as day-partitioned inputs do).
+    """
+    names = (
+        ("visit_key", "visit_passages", "visit_pings", "visit_devices")
+        if kind == "visit"
+        else ("panel_day", "panel_active", None, "panel_devices")
+    )
+    parts = []
+    for directory, meta, (g0, g1, d0, d1) in slices:
+        key, size = (_array(directory, meta, n, g0, g1) for n in names[:2])
+        extra = (
+            np.zeros(len(key), np.int64)
+            if names[2] is None
+            else _array(directory, meta, names[2], g0, g1)
+        )
+        parts.append((key, size, extra, _array(directory, meta, names[3], d0, d1, lazy=True)))
+    key, size, extra, _ = _unite(parts, keep=False)
+    return (key, size, extra) if kind == "visit" else (key, size)
 
 
 def _reduce_on_disk(
@@ -579,13 +924,11 @@ def assemble(
     tz: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Concatenate reduced ranges into the ``(hourly, panel)`` tables."""
-    cat = lambda parts, i, dtype: (  # noqa: E731
-        np.concatenate([p[i] for p in parts]) if parts else np.empty(0, dtype)
+    cat = lambda parts, i: (  # noqa: E731
+        np.concatenate([p[i] for p in parts]) if parts else np.empty(0, np.int64)
     )
-    hourly = hourly_frame(
-        cat(visits, 0, np.int64), cat(visits, 1, np.int64), cat(visits, 2, np.int64), zone_ids, tz
-    )
-    return hourly, panel_frame(cat(panel, 0, np.int64), cat(panel, 1, np.int64))
+    hourly = hourly_frame(cat(visits, 0), cat(visits, 1), cat(visits, 2), zone_ids, tz)
+    return hourly, panel_frame(cat(panel, 0), cat(panel, 1))
 
 
 class _Progress:
@@ -798,7 +1141,7 @@ def count_passages(
     index: Any = None,
     skip_bad_files: bool = False,
     workers: int | None = None,
-    batch_rows: int = 1 << 20,
+    batch_rows: int = 1 << 17,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Count hourly passages per zone from pings (DESIGN §3).
@@ -873,6 +1216,11 @@ def count_passages(
 
         index = ZoneIndex(zones)
     zone_ids = list(zones.zone_ids)
+    zone_doc = {
+        "hash": zones.hash,
+        "n_zones": len(zones),
+        "sources": [str(s) for s in zones.sources],
+    }
 
     if isinstance(pings, pd.DataFrame):
         if engine == "dask":
@@ -885,7 +1233,7 @@ def count_passages(
         inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
         accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
         return _finish(
-            hourly, panel, zones, spec, inputs, accounting, skipped, quarantine, out, engine
+            hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine
         )
 
     if engine == "dask":
@@ -897,13 +1245,23 @@ def count_passages(
     files = find_files(pings)
     with runner:
         return _count_files(
-            files, zones, index, spec, runner, out, skip_bad_files, batch_rows, progress
+            files,
+            zone_ids,
+            zone_doc,
+            index,
+            spec,
+            runner,
+            out,
+            skip_bad_files,
+            batch_rows,
+            progress,
         )
 
 
 def _count_files(
     files: list[Path | str],
-    zones: Any,
+    zone_ids: list[str],
+    zone_doc: dict[str, Any],
     index: Any,
     spec: CountSpec,
     runner: Any,
@@ -916,7 +1274,7 @@ def _count_files(
     engine = runner.name
     fragments, skipped = runner.list_inputs(files, spec, skip_bad_files)
     if out is not None:
-        workdir = beside(out, "checkpoints", "") / _run_key(zones.hash, spec)
+        workdir = beside(out, "checkpoints", "") / _run_key(zone_doc["hash"], spec)
         if workdir.parent.exists():  # drop checkpoints of other parameters
             for old in workdir.parent.iterdir():
                 if old != workdir:
@@ -944,7 +1302,7 @@ def _count_files(
                 progress=bar,
             )
         skipped += failed
-        hourly, panel = runner.reduce(done, list(zones.zone_ids), spec.tz)
+        hourly, panel = runner.reduce(done, zone_ids, spec.tz)
         accounting = _new_accounting()
         for _, meta in done:
             _add_accounting(accounting, meta["accounting"])
@@ -953,12 +1311,10 @@ def _count_files(
         for f in fragments:
             if f.path not in seen and f.path not in bad:
                 seen.add(f.path)
-                inputs.append({"path": f.path, "size": f.size, "sha256": f.sha256})
-        quarantine = [
-            pq.read_table(d / "quarantine.parquet") for d, m in done if m["quarantined_rows"]
-        ]
+                inputs.append({"path": f.path, "size": f.size, HASH: f.digest})
+        quarantine = [_read_quarantine(d) for d, m in done if m["quarantined_rows"]]
         result = _finish(
-            hourly, panel, zones, spec, inputs, accounting, skipped, quarantine, out, engine
+            hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine
         )
     if out is not None:
         shutil.rmtree(beside(out, "checkpoints", ""), ignore_errors=True)
@@ -968,7 +1324,7 @@ def _count_files(
 def _finish(
     hourly: pd.DataFrame,
     panel: pd.DataFrame,
-    zones: Any,
+    zone_doc: dict[str, Any],
     spec: CountSpec,
     inputs: list[dict[str, Any]],
     accounting: dict[str, Any],
@@ -990,11 +1346,7 @@ def _finish(
     manifest = make_manifest(
         "count",
         inputs=inputs,
-        zones={
-            "hash": zones.hash,
-            "n_zones": len(zones),
-            "sources": [str(s) for s in zones.sources],
-        },
+        zones=zone_doc,
         parameters={**spec.params(), "engine": engine},
         accounting=accounting,
         outputs=outputs,
@@ -1005,9 +1357,8 @@ def _finish(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(outputs["quarantine"]) as tmp:
-            with pq.ParquetWriter(tmp, QUARANTINE_SCHEMA) as writer:
-                for table in quarantine:
-                    writer.write_table(table.cast(QUARANTINE_SCHEMA))
+            tables = [table.cast(QUARANTINE_SCHEMA) for table in quarantine]
+            pq.write_table(pa.concat_tables(tables or [QUARANTINE_SCHEMA.empty_table()]), tmp)
         for df, path in ((panel, outputs["panel"]), (hourly, out)):
             with atomic_path(path) as tmp:
                 _to_parquet(df, tmp)

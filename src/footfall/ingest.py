@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
-import hashlib
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ import pyarrow.parquet as pq
 from numba import njit
 
 from footfall.errors import InputError
+from footfall.manifest import file_digest
 
 __all__ = [
     "REASONS",
@@ -51,6 +51,8 @@ REASONS: tuple[str, ...] = (
     "out_of_range",
     "null_island",
 )
+
+_REASON_NAMES = pa.array(REASONS, pa.string())
 
 #: Default plausible window of ping timestamps (UTC, end excluded).
 DEFAULT_WINDOW: tuple[str, str] = ("2005-01-01", "2050-01-01")
@@ -96,13 +98,13 @@ class Fragment:
     """A unit of work: one CSV file, or a run of row groups of one Parquet file.
 
     ``row0`` is the row number (0-based, in the file) of the fragment's first row;
-    ``row_groups`` is ``None`` for a whole file.
+    ``row_groups`` is ``None`` for a whole file; ``digest`` is the file's BLAKE3 hash.
     """
 
     path: str
     format: str
     size: int
-    sha256: str
+    digest: str
     row0: int = 0
     rows: int | None = None
     row_groups: tuple[int, ...] | None = None
@@ -112,7 +114,7 @@ class Fragment:
     def key(self) -> str:
         """Identity of the fragment's content (file hash and row-group run)."""
         rg = "all" if self.row_groups is None else f"{self.row_groups[0]}-{self.row_groups[-1]}"
-        return f"{self.sha256}:{rg}"
+        return f"{self.digest}:{rg}"
 
 
 @dataclass
@@ -206,9 +208,9 @@ def _file_format(path: str | os.PathLike) -> str:
     return "csv" if os.fspath(path).lower().endswith(_CSV_SUFFIXES) else "parquet"
 
 
-def _sha256(fs: Any, path: str) -> str:
+def _digest(fs: Any, path: str) -> str:
     with fs.open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        return file_digest(f)
 
 
 def _missing(path: Path, names: Sequence[str], columns: Columns) -> None:
@@ -241,11 +243,11 @@ def list_fragments(
     fmt = _file_format(path)
     fs, where = _filesystem(path)
     size = fs.size(where)
-    sha = _sha256(fs, where)
+    digest = _digest(fs, where)
     if fmt == "csv":
         names = _csv_header(fs, where)
         _missing(path, names, columns)
-        return [Fragment(str(path), fmt, size, sha, has_accuracy=columns.accuracy in names)]
+        return [Fragment(str(path), fmt, size, digest, has_accuracy=columns.accuracy in names)]
     meta = pq.ParquetFile(where, filesystem=fs).metadata
     names = meta.schema.to_arrow_schema().names
     _missing(path, names, columns)
@@ -255,9 +257,9 @@ def list_fragments(
         group.append(i)
         rows += meta.row_group(i).num_rows
         if rows >= target_rows or i == meta.num_row_groups - 1:
-            out.append(Fragment(str(path), fmt, size, sha, row0, rows, tuple(group), has_acc))
+            out.append(Fragment(str(path), fmt, size, digest, row0, rows, tuple(group), has_acc))
             group, row0, rows = [], row0 + rows, 0
-    return out or [Fragment(str(path), fmt, size, sha, 0, 0, None, has_acc)]
+    return out or [Fragment(str(path), fmt, size, digest, 0, 0, None, has_acc)]
 
 
 def iter_batches(
@@ -301,28 +303,66 @@ def iter_batches(
 
 
 def _null_mask(arr: pa.Array) -> np.ndarray:
+    """Boolean null mask of an array, unpacked from its validity bitmap."""
     if arr.null_count == 0:
         return np.zeros(len(arr), dtype=bool)
-    return arr.is_null().to_numpy(zero_copy_only=False)
+    bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bits, count=arr.offset + len(arr), bitorder="little")[arr.offset :]
+    return valid == 0
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
+def _int64_values(arr: pa.Array) -> np.ndarray:
+    """Return the int64 values of an integer or timestamp array (zero-copy; nulls: any)."""
+    if not (pa.types.is_int64(arr.type) or pa.types.is_timestamp(arr.type)):
+        arr = arr.cast(pa.int64())
+    if len(arr) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.frombuffer(arr.buffers()[1], dtype=np.int64, count=len(arr), offset=arr.offset * 8)
+
+
+@njit(nogil=True, cache=True)
+def _mix64(x):  # pragma: no cover - numba
     """Bijective 64-bit mix (splitmix64 finaliser): integer ids become exact keys."""
-    x = x.astype(np.uint64, copy=True)
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
+    out = np.empty(len(x), np.uint64)
+    for i in range(len(x)):
+        v = np.uint64(x[i])
+        v ^= v >> np.uint64(30)
+        v *= np.uint64(0xBF58476D1CE4E5B9)
+        v ^= v >> np.uint64(27)
+        v *= np.uint64(0x94D049BB133111EB)
+        v ^= v >> np.uint64(31)
+        out[i] = v
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _floor_seconds(values, per_second):  # pragma: no cover - numba
+    """Epoch values in units of 1/`per_second` s -> seconds (floor); 0: s or ms by size."""
+    out = np.empty(len(values), np.int64)
+    # one loop per unit, so that each division is by a constant (a multiplication)
+    if per_second == 1:
+        out[:] = values
+    elif per_second == 1_000:
+        for i in range(len(values)):
+            out[i] = values[i] // 1_000
+    elif per_second == 1_000_000:
+        for i in range(len(values)):
+            out[i] = values[i] // 1_000_000
+    elif per_second == 1_000_000_000:
+        for i in range(len(values)):
+            out[i] = values[i] // 1_000_000_000
+    else:  # integers of 1e11 and above are milliseconds; below, seconds
+        for i in range(len(values)):
+            v = values[i]
+            out[i] = v // 1_000 if abs(v) >= _MS_THRESHOLD else v
+    return out
 
 
 def _device_keys(arr: pa.Array, where: str) -> tuple[np.ndarray, np.ndarray]:
     null = _null_mask(arr)
     t = arr.type
     if pa.types.is_integer(t):
-        raw = arr.cast(pa.int64()).fill_null(0).to_numpy().view(np.uint64)
-        return _mix64(raw), null
+        return _mix64(_int64_values(arr)), null
     if pa.types.is_dictionary(t):
         dictionary, indices = arr.dictionary, arr.indices
     elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
@@ -337,27 +377,21 @@ def _device_keys(arr: pa.Array, where: str) -> tuple[np.ndarray, np.ndarray]:
     return keys, null
 
 
-def _epoch_seconds(values: np.ndarray) -> np.ndarray:
-    # Integers of 1e11 and above are milliseconds; below, seconds.
-    return np.where(np.abs(values) >= _MS_THRESHOLD, values // 1000, values)
-
-
 def _timestamps(arr: pa.Array, where: str) -> tuple[np.ndarray, np.ndarray]:
     """UTC epoch seconds and a state (0 ok, 1 null, 2 unparseable) for a time column."""
     t = arr.type
     state = _null_mask(arr).astype(np.uint8)
     if pa.types.is_timestamp(t):
-        scale = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
-        values = arr.cast(pa.int64()).fill_null(0).to_numpy()
-        return values // scale, state
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
+        return _floor_seconds(_int64_values(arr), per_second), state
     if pa.types.is_integer(t):
-        return _epoch_seconds(arr.cast(pa.int64()).fill_null(0).to_numpy()), state
+        return _floor_seconds(_int64_values(arr), 0), state
     if pa.types.is_floating(t):
         f = arr.cast(pa.float64()).fill_null(0.0).to_numpy()
         bad = ~np.isfinite(f) & (state == 0)
         state[bad] = 2
         f = np.where(bad, 0.0, np.floor(f))
-        return _epoch_seconds(f.astype(np.int64)), state
+        return _floor_seconds(f.astype(np.int64), 0), state
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         try:  # epoch integers written as text (CSV)
             return _timestamps(pc.cast(arr, pa.int64()), where)
@@ -472,9 +506,9 @@ def quarantine_table(pings: PingBatch, reason: np.ndarray, source: str, row0: in
     acc = pings.accuracy[rows] if pings.accuracy is not None else np.full(len(rows), np.nan)
     return pa.table(
         [
-            pa.array(np.full(len(rows), source, dtype=object), pa.string()),
+            pa.repeat(pa.scalar(source, pa.string()), len(rows)),
             pa.array(rows + row0, pa.int64()),
-            pa.array(np.asarray(REASONS, dtype=object)[reason[rows] - 1], pa.string()),
+            _REASON_NAMES.take(pa.array(reason[rows] - 1)),
             ts,
             pa.array(pings.lat[rows]),
             pa.array(pings.lon[rows]),
