@@ -35,6 +35,8 @@ __all__ = [
 #: H3 cell edges (great-circle arcs) and straight lon/lat segments (< 1e-9 deg at
 #: the resolutions used) and any rounding, so that the cover never misclassifies.
 MARGIN_DEG = 1e-7
+#: Zones whose inside cells one prefilter tile can hold (a tile is 1/32 deg square).
+MAX_TILE_ZONES = 255
 #: The automatic resolution gives the median zone about this many cells.
 _CELLS_PER_ZONE = 300
 
@@ -199,8 +201,10 @@ def build_grid(geo: dict[str, np.ndarray]) -> dict[str, object]:
     when that grown box lies wholly in the part, so that every point the kernel
     bins into it (rounding included) lies in the part. A cell whose grown box
     no edge of the part crosses is wholly inside or wholly outside, as its
-    centre is. Each tile keeps the inside cells of one zone, the one with the
-    most of them (a tile rarely holds two zones): those points need no H3 work.
+    centre is. The points of inside cells need no H3 work: a tile holds the
+    inside cells of every zone in it (dense towns share tiles: 93 of the 639
+    tiles of the real zone set hold two to five zones), each cell's zone given by
+    the tile's zone or, in a shared tile, by a byte per cell.
 
     Parameters
     ----------
@@ -211,7 +215,9 @@ def build_grid(geo: dict[str, np.ndarray]) -> dict[str, object]:
     -------
     dict
         The grid origin and shape, the coarse tile table (-1: no zone near), the
-        *near* and *inside* bitmaps of each tile and each tile's zone row.
+        *near* and *inside* bitmaps of each tile, each tile's zone row (or -2 - m for
+        shared tile m), and for the shared tiles the zone index of each fine cell
+        (``cell_zone``) and their zones (``multi_zones``).
     """
     parts, part_box = geo["parts"], geo["part_box"]
     step = 1.0 / FINE_PER_DEG
@@ -252,19 +258,41 @@ def build_grid(geo: dict[str, np.ndarray]) -> dict[str, object]:
     used, tile_index = np.unique(tile_of, return_inverse=True)
     coarse[used] = np.arange(len(used), dtype=np.int32)
     tiles = _bitmaps(len(used), tile_index, cells)
-    # each tile's zone: the one with the most inside cells there
+    # Each tile's zone: the zone of its inside cells when one zone has inside cells
+    # there; for a tile shared by several zones, -2 - m, and row m of cell_zone gives
+    # each inside cell's zone as a 1-based index into row m of multi_zones (at most
+    # MAX_TILE_ZONES zones per tile, those with the most inside cells; the cells of
+    # any other are left to the H3 stage).
     inner = np.concatenate(inside)
     tile_of = coarse[inner[:, 1] // TILE * ncx + inner[:, 0] // TILE]
     nz = len(geo["part_zone"]) + 1
     pairs, count = np.unique(tile_of * nz + inner[:, 2], return_counts=True)
-    best = pairs[np.lexsort((-count, pairs // nz))]
-    best = best[np.r_[True, best[1:] // nz != best[:-1] // nz]] if len(best) else best
+    order = np.lexsort((-count, pairs // nz))  # by tile, then most cells first
+    tile, zone = pairs[order] // nz, pairs[order] % nz
+    rank_sorted = np.arange(len(order)) - np.searchsorted(tile, tile)
+    rank = np.empty(len(pairs), dtype=np.int64)
+    rank[order] = rank_sorted
+    zones_in = np.bincount(tile, minlength=len(used))
+    multi = np.flatnonzero(zones_in > 1)
+    m_of = np.full(len(used), -1, dtype=np.int64)
+    m_of[multi] = np.arange(len(multi))
     tile_zone = np.full(len(used), -1, dtype=np.int32)
-    tile_zone[best // nz] = best % nz
-    kept = tile_zone[tile_of] == inner[:, 2]
+    first = rank_sorted == 0
+    tile_zone[tile[first]] = zone[first]
+    tile_zone[multi] = -2 - np.arange(len(multi), dtype=np.int32)
+    multi_zones = np.full((len(multi), MAX_TILE_ZONES), -1, dtype=np.int32)
+    sel = (zones_in[tile] > 1) & (rank_sorted < MAX_TILE_ZONES)
+    multi_zones[m_of[tile[sel]], rank_sorted[sel]] = zone[sel]
+    cell_rank = rank[np.searchsorted(pairs, tile_of * nz + inner[:, 2])]
+    kept = cell_rank < MAX_TILE_ZONES
+    shared = kept & (zones_in[tile_of] > 1)
+    cell_zone = np.zeros((len(multi), TILE * TILE), dtype=np.uint8)
+    bit = (inner[shared, 1] % TILE) * TILE + inner[shared, 0] % TILE
+    cell_zone[m_of[tile_of[shared]], bit] = cell_rank[shared] + 1
     return {
         "x0": x0, "y0": y0, "ncx": ncx, "ncy": ncy, "coarse": coarse, "tiles": tiles,
         "inside": _bitmaps(len(used), tile_of[kept], inner[kept]), "tile_zone": tile_zone,
+        "cell_zone": cell_zone, "multi_zones": multi_zones,
     }  # fmt: skip
 
 

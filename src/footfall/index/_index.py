@@ -88,7 +88,8 @@ class ZoneIndex:
         )
         self._arrays = KernelArrays(
             res, grid["x0"], grid["y0"], grid["ncx"], grid["ncy"], grid["coarse"], grid["tiles"],
-            grid["inside"], grid["tile_zone"], keys, vals, shift, cand_ptr, cand_part, strip,
+            grid["inside"], grid["tile_zone"], grid["cell_zone"], grid["multi_zones"], keys,
+            vals, shift, cand_ptr, cand_part, strip,
             edge_ptr, edge_v, geo["part_zone"], geo["part_box"], geo["part_rings"],
             geo["ring_starts"], geo["xs"], geo["ys"],
         )  # fmt: skip

@@ -35,7 +35,9 @@ class KernelArrays(NamedTuple):
     coarse: np.ndarray  # (ncy * ncx,) int32: tile number or -1
     tiles: np.ndarray  # (n_tiles, TILE * TILE / 8) uint8 bitmaps: fine cells near a zone
     inside: np.ndarray  # same layout: fine cells wholly inside the tile's zone
-    tile_zone: np.ndarray  # (n_tiles,) int32 zone row of the inside cells
+    tile_zone: np.ndarray  # (n_tiles,) int32 zone row of the inside cells, -2 - m if shared
+    cell_zone: np.ndarray  # (n_shared, TILE * TILE) uint8: 1 + index in multi_zones[m]
+    multi_zones: np.ndarray  # (n_shared, MAX_TILE_ZONES) int32 zone rows of shared tile m
     keys: np.ndarray  # hash table of the cover: H3 cells (0: empty slot)
     vals: np.ndarray  # zone row of an interior cell, or -1 - b for boundary cell b
     shift: int  # 64 - log2(table size)
@@ -61,7 +63,8 @@ def _grid_bits(x, y, x0, y0, ncx, ncy, coarse, tiles, inside):
     # Fine lon/lat cell -> tile table -> tile bitmaps, without branches: most
     # points fail, at random, and mispredicted branches would cost more than
     # the few loads (NaN fails every comparison). Returns the tile and whether
-    # the cell is near a zone and wholly inside the tile's zone.
+    # the cell is near a zone and wholly inside one of the tile's zones, and the
+    # cell's bit number in the tile.
     fx = (x - x0) * FINE_PER_DEG
     fy = (y - y0) * FINE_PER_DEG
     ok = (fx >= 0.0) & (fy >= 0.0) & (fx < ncx * TILE) & (fy < ncy * TILE)
@@ -73,7 +76,7 @@ def _grid_bits(x, y, x0, y0, ncx, ncy, coarse, tiles, inside):
     hit = ok & (tile >= 0)
     near = hit & ((tiles[t, bit >> 3] >> (bit & 7)) & 1 == 1)
     inner = hit & ((inside[t, bit >> 3] >> (bit & 7)) & 1 == 1)
-    return t, near, inner
+    return t, near, inner, bit
 
 
 @njit(cache=True, inline="always")
@@ -101,9 +104,9 @@ def cell_slot(cell, res, shift):
 
 @njit(cache=True, parallel=True, nogil=True)
 def assign_kernel(
-    lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone, keys, vals, shift,
-    cand_ptr, cand_part, strip, edge_ptr, edge_v, part_zone, part_box, part_rings, ring_starts,
-    xs, ys,
+    lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone, cell_zone,
+    multi_zones, keys, vals, shift, cand_ptr, cand_part, strip, edge_ptr, edge_v, part_zone,
+    part_box, part_rings, ring_starts, xs, ys,
 ):  # fmt: skip
     """Write into ``out`` the zone row of each (lon, lat) point, or -1, over all cores.
 
@@ -121,8 +124,14 @@ def assign_kernel(
         cells = np.empty(stop - start, dtype=np.int64)
         m = 0
         for i in range(start, stop):
-            tile, near, inner = _grid_bits(lon[i], lat[i], x0, y0, ncx, ncy, coarse, tiles, inside)
-            out[i] = tile_zone[tile] if inner else -1
+            tile, near, inner, bit = _grid_bits(
+                lon[i], lat[i], x0, y0, ncx, ncy, coarse, tiles, inside
+            )
+            zone = tile_zone[tile]
+            if zone < -1 and inner:  # a tile shared by zones: this cell's
+                shared = -2 - zone
+                zone = multi_zones[shared, cell_zone[shared, bit] - 1]
+            out[i] = zone if inner else -1
             todo[m] = i
             m += near & ~inner
         for k in range(m):
