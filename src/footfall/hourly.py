@@ -312,12 +312,28 @@ _ROW_BLOCK = 64
 
 @njit(nogil=True, cache=True)
 def _tally_rows(
-    reason, device, t, zone, off, h0, d0, i0, gslot, gkey, gpings, zcache, slots, listed, state
+    reason,
+    device,
+    t,
+    zone,
+    off,
+    h0,
+    d0,
+    i0,
+    gslot,
+    gkey,
+    gpings,
+    zcache,
+    slots,
+    listed,
+    bad,
+    state,
 ):  # pragma: no cover - numba
     """Add rows ``i0:`` to the tables; stop early when a table needs to grow.
 
     Returns the first row not added (``len(t)`` when all were). ``state`` holds the
-    groups, pairs, both shifts, rows in a zone and rows outside every zone;
+    groups, pairs, both shifts, rows in a zone, rows outside every zone, the rows of
+    the batch listed in `bad` so far, then the rows by reason code (0 to 7);
     ``zcache[2 c : 2 c + 2]`` is the last (key, group) of the zones ``c`` modulo
     :data:`_ZONE_CACHE`. Rows go in blocks: first their groups, prefetching the pair
     slots they will probe, then the pairs, so that the cache misses of a block overlap
@@ -334,7 +350,11 @@ def _tally_rows(
             return b0
         m = 0
         for i in range(b0, min(b0 + _ROW_BLOCK, n)):
-            if reason[i] != 0:
+            r = reason[i]
+            state[7 + r] += 1
+            if r != 0:  # quarantined
+                bad[state[6]] = i
+                state[6] += 1
                 continue
             hour = t[i] // 3600
             hr = hour - h0
@@ -515,6 +535,7 @@ def _tables(bits: int) -> dict[str, np.ndarray]:
         "gkey": np.empty(1 << 13, np.int64),
         "gpings": np.empty(1 << 13, np.int64),
         "zcache": np.full(2 * _ZONE_CACHE, -1, np.int64),
+        "bad": np.empty(0, np.int64),  # the quarantined rows of a batch
     }
 
 
@@ -530,8 +551,9 @@ class _Tally:
         shifts = [
             64 - int(len(self.t[k]) // w - 1).bit_length() for k, w in (("gslot", 1), ("slots", 2))
         ]
-        self.state = np.array([0, 0, *shifts, 0, 0], np.int64)
-        self.accounting = _new_accounting()
+        self.state = np.zeros(7 + len(REASONS) + 1, np.int64)
+        self.state[2:4] = shifts
+        self.rows_read = 0
         self.quarantine: list[pa.Table] = []
 
     def add(
@@ -542,20 +564,20 @@ class _Tally:
         reason = validate(pings, self.spec.seconds)
         zone = np.asarray(assigner.assign(pings.lon, pings.lat), dtype=np.int32)
         i, n, t = 0, len(pings), self.t
+        if len(t["bad"]) < n:
+            t["bad"] = np.empty(n, np.int64)
+        self.state[6] = 0
         while True:
             i = _tally_rows(reason, pings.device, pings.t, zone, self.off, self.h0, self.d0, i,
                             t["gslot"], t["gkey"], t["gpings"], t["zcache"], t["slots"],
-                            t["listed"], self.state)  # fmt: skip
+                            t["listed"], t["bad"], self.state)  # fmt: skip
             if i == n:
                 break
             self._grow()
-        codes = np.bincount(reason, minlength=len(REASONS) + 1)
-        acc = self.accounting
-        acc["rows_read"] += n
-        for r, c in zip(REASONS, codes[1:], strict=True):
-            acc["quarantined"][r] += int(c)
-        if codes[0] < n:
-            self.quarantine.append(quarantine_table(pings, reason, source, row0))
+        self.rows_read += n
+        if self.state[6]:
+            rows = t["bad"][: self.state[6]].copy()
+            self.quarantine.append(quarantine_table(pings, reason, source, row0, rows))
 
     def _grow(self) -> None:
         """Double whichever table is nearly half full (rehashing it)."""
@@ -600,8 +622,12 @@ class _Tally:
         if t["slots"].nbytes <= _SPARE_BYTES:
             _SPARE.tables = t
         self.t = {}
-        acc = {**self.accounting, "quarantined": dict(self.accounting["quarantined"])}
-        acc["rows_in_zone"], acc["rows_outside"] = int(self.state[4]), int(self.state[5])
+        acc = {
+            "rows_read": self.rows_read,
+            "rows_in_zone": int(self.state[4]),
+            "rows_outside": int(self.state[5]),
+            "quarantined": {r: int(c) for r, c in zip(REASONS, self.state[8:], strict=True)},
+        }
         quarantine = (
             pa.concat_tables(self.quarantine) if self.quarantine
             else QUARANTINE_SCHEMA.empty_table()

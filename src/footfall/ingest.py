@@ -53,6 +53,7 @@ REASONS: tuple[str, ...] = (
 )
 
 _REASON_NAMES = pa.array(REASONS, pa.string())
+_FLOAT64 = pa.float64()
 
 #: Default plausible window of ping timestamps (UTC, end excluded).
 DEFAULT_WINDOW: tuple[str, str] = ("2005-01-01", "2050-01-01")
@@ -414,16 +415,17 @@ def _timestamps(arr: pa.Array, where: str) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _floats(arr: pa.Array, where: str, name: str) -> np.ndarray:
+def _floats(arr: pa.Array, where: str, name: str, dtype: pa.DataType = _FLOAT64) -> np.ndarray:
     t = arr.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         try:
             arr = pc.cast(arr, pa.float64())
         except pa.ArrowInvalid:  # garbled text becomes NaN, and the row is quarantined
-            return pd.to_numeric(arr.to_pandas(), errors="coerce").to_numpy(np.float64)
+            number = pd.to_numeric(arr.to_pandas(), errors="coerce")
+            return number.to_numpy(dtype.to_pandas_dtype())
     elif not (pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)):
         raise InputError(f"{where}: column {name!r} has type {t}; expected a number")
-    return arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return arr.cast(dtype).to_numpy(zero_copy_only=False)  # no copy: same type, no nulls
 
 
 def to_ping_batch(batch: pa.RecordBatch, columns: Columns, where: str = "") -> PingBatch:
@@ -445,7 +447,7 @@ def to_ping_batch(batch: pa.RecordBatch, columns: Columns, where: str = "") -> P
     lon = _floats(_flat(col(columns.lon)), where, columns.lon)
     acc = None
     if columns.accuracy in batch.schema.names:
-        acc = _floats(_flat(col(columns.accuracy)), where, columns.accuracy).astype(np.float32)
+        acc = _floats(_flat(col(columns.accuracy)), where, columns.accuracy, pa.float32())
     return PingBatch(device, device_null, t, t_state, lat, lon, acc)
 
 
@@ -495,9 +497,15 @@ def validate(pings: PingBatch, window: tuple[int, int]) -> np.ndarray:
     )
 
 
-def quarantine_table(pings: PingBatch, reason: np.ndarray, source: str, row0: int) -> pa.Table:
-    """Return the quarantined rows of a batch, without device identifiers (QUARANTINE_SCHEMA)."""
-    (rows,) = np.nonzero(reason)
+def quarantine_table(
+    pings: PingBatch, reason: np.ndarray, source: str, row0: int, rows: np.ndarray | None = None
+) -> pa.Table:
+    """Return the quarantined rows of a batch, without device identifiers (QUARANTINE_SCHEMA).
+
+    `rows`, when given, are the rows of nonzero `reason` (found by the caller).
+    """
+    if rows is None:
+        (rows,) = np.nonzero(reason)
     ts = pa.array(
         np.where(pings.t_state[rows] == 0, pings.t[rows], 0).astype("datetime64[s]"),
         type=pa.timestamp("s", tz="UTC"),
