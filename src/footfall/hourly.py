@@ -39,12 +39,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from llvmlite import binding as llvm
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
+from footfall._prefetch import prefetch
 from footfall.errors import InputError
 from footfall.ingest import (
     DEFAULT_WINDOW,
@@ -236,8 +233,6 @@ _MIX = np.uint64(0xD6E8FEB86659FD93)
 _LOW32 = np.int64(0xFFFFFFFF)
 #: Entries of the map's per-zone cache of the last zone-hour group (zone row modulo).
 _ZONE_CACHE = 1 << 12
-#: LLVM's prefetch intrinsic, named by pointer type (opaque pointers from LLVM 15 on).
-_PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
 
 
 @njit(inline="always")
@@ -283,27 +278,6 @@ def _add_pair(g, device, slots, listed, state):  # pragma: no cover - numba
         if t == tag and slots[2 * h] == device:
             return
         h = (h + 1) & mask
-
-
-@intrinsic
-def _prefetch(typingctx, arr, index):  # pragma: no cover - numba
-    """Ask the CPU to load ``arr[index]`` into its caches, without waiting for it."""
-    sig = types.void(arr, index)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(
-            context, builder, signature.args[0], ary, [args[1]], wraparound=False
-        )
-        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), _PREFETCH
-        )
-        # a read, kept in every cache level, of data
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 #: Rows per block of the map kernel: the pair slots of a block are prefetched together.
@@ -375,10 +349,10 @@ def _tally_rows(
                     zcache[c + 1] = g
                 gpings[g] += 1
                 state[4] += 1
-                _prefetch(slots, 2 * _pair_slot(np.uint64(g + 1), device[i], state[3]))
+                prefetch(slots, 2 * _pair_slot(np.uint64(g + 1), device[i], state[3]))
             else:
                 state[5] += 1
-            _prefetch(slots, 2 * _pair_slot(np.uint64(day_group + 1), device[i], state[3]))
+            prefetch(slots, 2 * _pair_slot(np.uint64(day_group + 1), device[i], state[3]))
             visit[m], panel[m], rows[m] = g, day_group, i
             m += 1
         for k in range(m):
