@@ -194,8 +194,11 @@ class Partial:
     quarantine: pa.Table
 
 
-#: The arrays of a partial, as checkpointed (all of 8-byte types).
-_ARRAYS = tuple(f for f in Partial.__dataclass_fields__ if f not in ("accounting", "quarantine"))
+#: The arrays of a partial, as checkpointed one after the other (all of 8-byte types):
+#: the group counts first, read in one go by the reduce; the devices after them.
+_GROUPS = ("visit_key", "visit_passages", "visit_pings", "panel_day", "panel_active")
+_DEVICES = ("visit_devices", "panel_devices")
+_ARRAYS = _GROUPS + _DEVICES
 
 
 def _new_accounting() -> dict[str, Any]:
@@ -649,21 +652,26 @@ def _unite(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Unite ``(key, size, extra, devices)`` group runs of several partials (exact).
 
-    ``devices`` may be a memory map: it is read only where two parts share a key,
-    or when `keep` asks for the united devices.
+    ``devices`` may be a function returning them: it is called only where two parts
+    share a key, or when `keep` asks for the united devices.
     """
     if not parts:
         empty = np.empty(0, np.int64)
         return empty, empty, empty, np.empty(0, np.uint64)
     key, size, extra = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key, kind="stable")  # parts of sorted keys: a merge of runs
     sorted_key = key[order]
-    if not keep and not np.any(sorted_key[1:] == sorted_key[:-1]):
+    if not keep and not _shared(sorted_key):
         # no key in two parts: their counts stand, and no device is read
         return sorted_key, size[order], extra[order], np.empty(0, np.uint64)
-    devices = np.concatenate([np.asarray(p[3]) for p in parts])
+    devices = np.concatenate([p[3]() if callable(p[3]) else p[3] for p in parts])
     start = np.cumsum(size) - size
     return _union(key, size, extra, start, devices, order, keep)
+
+
+def _shared(sorted_key: np.ndarray) -> bool:
+    """Whether a sorted key array holds a key twice."""
+    return bool(np.any(sorted_key[1:] == sorted_key[:-1]))
 
 
 def merge_partials(partials: Iterable[Partial]) -> Partial:
@@ -706,21 +714,21 @@ def hourly_frame(
     tz: str,
 ) -> pd.DataFrame:
     """Assemble the hourly table (DESIGN §3) from visit keys, sorted by zone and hour."""
-    zone_row, hour = key & _LOW32, key >> 32
-    order = np.argsort(key, kind="stable")  # by hour, then zone
+    zone_row = key & _LOW32
+    order = np.argsort(key, kind="stable")  # by hour, then zone (a no-op when sorted)
     order = order[np.argsort(zone_row[order].astype(_row_dtype(len(zone_ids))), kind="stable")]
-    zone_row, hour, passages, pings = zone_row[order], hour[order], passages[order], pings[order]
-    # Through arrow, so that the string dtype is the one read_hourly gives back.
-    zone = pa.array(list(zone_ids), pa.string()).take(pa.array(zone_row)).to_pandas()
-    hour = pd.to_datetime(hour * 3600, unit="s", utc=True).tz_convert(tz)
-    return pd.DataFrame(
+    key = key[order]
+    seconds = (key >> 32) * 3600
+    # Built in arrow, whose types read_hourly gives back; the columns stay apart.
+    table = pa.table(
         {
-            "zone_id": zone,
-            "hour": hour.as_unit("ns"),
-            "passages": passages.astype(np.int64),
-            "pings": pings.astype(np.int64),
+            "zone_id": pa.array(list(zone_ids), pa.string()).take(pa.array(key & _LOW32)),
+            "hour": pa.array(seconds * 1_000_000_000, pa.timestamp("ns", tz=tz)),
+            "passages": pa.array(passages[order].astype(np.int64, copy=False)),
+            "pings": pa.array(pings[order].astype(np.int64, copy=False)),
         }
     )
+    return table.to_pandas(split_blocks=True)
 
 
 def _row_dtype(n: int) -> type:
@@ -769,7 +777,8 @@ def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[
     layout, at = {}, 0
     with open(tmp / "arrays.bin", "wb") as f:
         for name in _ARRAYS:
-            arr = np.ascontiguousarray(getattr(part, name))
+            dtype = np.uint64 if name in _DEVICES else np.int64
+            arr = np.ascontiguousarray(getattr(part, name), dtype=dtype)
             f.write(arr.data)
             layout[name] = [arr.dtype.str, at, len(arr)]
             at += arr.nbytes
@@ -830,11 +839,18 @@ def load_partial(directory: str | os.PathLike) -> Partial:
     """Read back a checkpointed partial (its quarantine included)."""
     directory = Path(directory)
     meta = json.loads((directory / "meta.json").read_text())
-    arrays = [_array(directory, meta, name) for name in _ARRAYS]
+    arrays = {name: _array(directory, meta, name) for name in _ARRAYS}
     quarantine = (
         _read_quarantine(directory) if meta["quarantined_rows"] else QUARANTINE_SCHEMA.empty_table()
     )
-    return Partial(*arrays, meta["accounting"], quarantine)
+    return Partial(**arrays, accounting=meta["accounting"], quarantine=quarantine)
+
+
+def _groups(directory: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Read the group arrays of a checkpoint in one go (they lie first in ``arrays.bin``)."""
+    counts = [meta["arrays"][name][2] for name in _GROUPS]
+    flat = np.fromfile(directory / "arrays.bin", np.int64, sum(counts))
+    return dict(zip(_GROUPS, np.split(flat, np.cumsum(counts)[:-1]), strict=True))
 
 
 def _read_quarantine(directory: Path) -> pa.Table:
@@ -909,12 +925,33 @@ def reduce_slices(kind: str, slices: Slices) -> tuple[np.ndarray, ...]:
 def _reduce_on_disk(
     done: list[tuple[Path, dict[str, Any]]], zone_ids: Sequence[str], tz: str, workers: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reduce checkpointed partials, one range per task in `workers` threads."""
-    jobs = [(kind, s) for kind in ("visit", "panel") for s in range_slices(done, kind)]
+    """Reduce checkpointed partials.
+
+    The group counts of every checkpoint are read first; when no zone-hour (or day)
+    lies in two checkpoints, as with day-partitioned inputs, they are the result.
+    Otherwise that kind is reduced range by range (bounded memory) in `workers`
+    threads, reading the devices of the groups that checkpoints share.
+    """
+    groups = [_groups(directory, meta) for directory, meta in done]
+    out: dict[str, list[tuple[np.ndarray, ...]]] = {}
+    jobs = []
+    for kind, names in (("visit", _GROUPS[:3]), ("panel", _GROUPS[3:])):
+        parts = [tuple(g[n] for n in names) for g in groups]
+        key = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+        order = np.argsort(key, kind="stable")  # sorted runs, merged
+        if not parts or _shared(key[order]):
+            jobs += [(kind, s) for s in range_slices(done, kind)]
+            out[kind] = []
+        else:
+            out[kind] = [
+                tuple(np.concatenate([p[i] for p in parts])[order] for i in range(len(names)))
+            ]
     with ThreadPoolExecutor(workers) as pool:  # the reduce kernels release the GIL
-        out = list(pool.map(lambda job: reduce_slices(*job), jobs))
-    n_visit = sum(kind == "visit" for kind, _ in jobs)
-    return assemble(out[:n_visit], out[n_visit:], zone_ids, tz)
+        for (kind, _), result in zip(
+            jobs, pool.map(lambda job: reduce_slices(*job), jobs), strict=True
+        ):
+            out[kind].append(result)
+    return assemble(out["visit"], out["panel"], zone_ids, tz)
 
 
 def assemble(
@@ -1141,7 +1178,7 @@ def count_passages(
     index: Any = None,
     skip_bad_files: bool = False,
     workers: int | None = None,
-    batch_rows: int = 1 << 17,
+    batch_rows: int = 1 << 18,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Count hourly passages per zone from pings (DESIGN §3).
@@ -1356,25 +1393,29 @@ def _finish(
     hourly.attrs["manifest"] = manifest
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(outputs["quarantine"]) as tmp:
-            tables = [table.cast(QUARANTINE_SCHEMA) for table in quarantine]
-            pq.write_table(pa.concat_tables(tables or [QUARANTINE_SCHEMA.empty_table()]), tmp)
-        for df, path in ((panel, outputs["panel"]), (hourly, out)):
-            with atomic_path(path) as tmp:
-                _to_parquet(df, tmp)
+        tables = [table.cast(QUARANTINE_SCHEMA) for table in quarantine]
+        writes = [
+            (pa.concat_tables(tables or [QUARANTINE_SCHEMA.empty_table()]), outputs["quarantine"]),
+            (_arrow_table(panel), outputs["panel"]),
+            (_arrow_table(hourly), out),
+        ]
+        with ThreadPoolExecutor(len(writes)) as pool:  # pyarrow writes without the GIL
+            list(pool.map(lambda job: _write_parquet(*job), writes))
         _write_manifest(beside(out, "manifest", "json"), manifest)
     return hourly
 
 
-def _to_parquet(df: pd.DataFrame, path: Path) -> None:
-    df = df.copy(deep=False)
-    df.attrs = {}  # the panel and manifest go to their own files
-    table = pa.Table.from_pandas(df, preserve_index=False)
+def _arrow_table(df: pd.DataFrame) -> pa.Table:
+    """Return the columns of an hourly or panel table as arrow (no attrs, no index)."""
+    table = pa.table({name: pa.array(df[name]) for name in df.columns})
     if "day" in df.columns:
-        table = table.set_column(0, "day", table.column("day").cast(pa.date32()))
-    else:
-        table = table.set_column(0, "zone_id", table.column("zone_id").cast(pa.string()))
-    pq.write_table(table.replace_schema_metadata(None), path)
+        return table.set_column(0, "day", table.column("day").cast(pa.date32()))
+    return table.set_column(0, "zone_id", table.column("zone_id").cast(pa.string()))
+
+
+def _write_parquet(table: pa.Table, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def attach_panel(hourly: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
