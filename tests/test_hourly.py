@@ -203,8 +203,8 @@ def test_reduce_of_split_partials_equals_whole(tmp_path):
         )
     assert np.array_equal(merged.visit_pings, whole.visit_pings)
     assert merged.accounting == whole.accounting
-    q = merged.quarantine.to_pandas()
-    assert sorted(q["row"]) == sorted(whole.quarantine.to_pandas()["row"])
+    q = merged.quarantine.table().to_pandas()
+    assert sorted(q["row"]) == sorted(whole.quarantine.row)
     assert set(q["reason"]) <= set(REASONS)
     # Range by range from checkpoints (the bounded-memory reduce, any engine), where the
     # parts share hours and days: the same tables again.

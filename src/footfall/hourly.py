@@ -45,14 +45,14 @@ from footfall._prefetch import prefetch
 from footfall.errors import InputError
 from footfall.ingest import (
     DEFAULT_WINDOW,
-    QUARANTINE_SCHEMA,
     REASONS,
     Columns,
     Fragment,
+    Quarantine,
     find_files,
     iter_batches,
     list_fragments,
-    quarantine_table,
+    quarantine_rows,
     to_ping_batch,
     validate,
     window_seconds,
@@ -99,7 +99,7 @@ _BAD_FILE = (OSError, pa.ArrowException, UnicodeDecodeError, csv.Error)
 RANGE_HOURS = 24 * 7
 RANGE_DAYS = 7
 # bump when the checkpoint layout or the kernel's meaning changes
-_CHECKPOINT_VERSION = 2
+_CHECKPOINT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ class Partial:
         Their keys, day after day.
     accounting : dict
         ``rows_read``, ``rows_in_zone``, ``rows_outside``, ``quarantined`` (reason -> rows).
-    quarantine : pyarrow.Table
+    quarantine : Quarantine
         Quarantined rows, without device identifiers.
     """
 
@@ -191,7 +191,7 @@ class Partial:
     panel_active: np.ndarray
     panel_devices: np.ndarray
     accounting: dict[str, Any]
-    quarantine: pa.Table
+    quarantine: Quarantine
 
 
 #: The arrays of a partial, as checkpointed one after the other (all of 8-byte types):
@@ -531,7 +531,7 @@ class _Tally:
         self.state = np.zeros(7 + len(REASONS) + 1, np.int64)
         self.state[2:4] = shifts
         self.rows_read = 0
-        self.quarantine: list[pa.Table] = []
+        self.quarantine: list[Quarantine] = []
 
     def add(
         self, batch: pa.RecordBatch | pa.Table, assigner: Any, source: str = "", row0: int = 0
@@ -554,7 +554,7 @@ class _Tally:
         self.rows_read += n
         if self.state[6]:
             rows = t["bad"][: self.state[6]].copy()
-            self.quarantine.append(quarantine_table(pings, reason, source, row0, rows))
+            self.quarantine.append(quarantine_rows(pings, reason, source, row0, rows))
 
     def _grow(self) -> None:
         """Double whichever table is nearly half full (rehashing it)."""
@@ -605,10 +605,7 @@ class _Tally:
             "rows_outside": int(self.state[5]),
             "quarantined": {r: int(c) for r, c in zip(REASONS, self.state[8:], strict=True)},
         }
-        quarantine = (
-            pa.concat_tables(self.quarantine) if self.quarantine
-            else QUARANTINE_SCHEMA.empty_table()
-        )  # fmt: skip
+        quarantine = Quarantine.concat(self.quarantine)
         return Partial(visit_key, size[vg], visit_pings, visit_devices,
                        panel_day, size[pg], panel_devices, acc, quarantine)  # fmt: skip
 
@@ -690,9 +687,7 @@ def merge_partials(partials: Iterable[Partial]) -> Partial:
     accounting = _new_accounting()
     for p in parts:
         _add_accounting(accounting, p.accounting)
-    quarantine = pa.concat_tables(
-        [p.quarantine for p in parts] or [QUARANTINE_SCHEMA.empty_table()]
-    )
+    quarantine = Quarantine.concat([p.quarantine for p in parts])
     return Partial(vk, vp, vn, vd, pk, pa_, pd_, accounting, quarantine)
 
 
@@ -766,8 +761,8 @@ def reduce_partials(
 #
 # A checkpoint is a directory renamed into place when complete: ``arrays.bin`` (the
 # partial's arrays, one after the other), ``meta.json`` (where each array starts, the
-# accounting, and the groups and devices of each reduce range) and, when rows were
-# quarantined, ``quarantine.arrow`` (Arrow IPC).
+# accounting, and the groups and devices of each reduce range). The quarantined rows
+# are columns of ``arrays.bin`` too.
 
 
 def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -775,10 +770,17 @@ def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[
     tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     tmp.mkdir(parents=True)
     layout, at = {}, 0
+    q = part.quarantine
+    columns = [
+        *(
+            (name, getattr(part, name), np.uint64 if name in _DEVICES else np.int64)
+            for name in _ARRAYS
+        ),
+        *((f"quarantine.{name}", getattr(q, name), dtype) for name, dtype in Quarantine.COLUMNS),
+    ]
     with open(tmp / "arrays.bin", "wb") as f:
-        for name in _ARRAYS:
-            dtype = np.uint64 if name in _DEVICES else np.int64
-            arr = np.ascontiguousarray(getattr(part, name), dtype=dtype)
+        for name, values, dtype in columns:
+            arr = np.ascontiguousarray(values, dtype=dtype)
             f.write(arr.data)
             layout[name] = [arr.dtype.str, at, len(arr)]
             at += arr.nbytes
@@ -788,11 +790,9 @@ def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[
         "accounting": part.accounting,
         "visit_ranges": _range_bounds(visit_range(part.visit_key), part.visit_passages),
         "panel_ranges": _range_bounds(panel_range(part.panel_day), part.panel_active),
-        "quarantined_rows": part.quarantine.num_rows,
+        "quarantined_rows": q.num_rows,
+        "quarantine_sources": list(q.sources),
     }
-    if part.quarantine.num_rows:  # Arrow IPC: no encoding, read back memory-mapped
-        with pa.ipc.new_file(tmp / "quarantine.arrow", QUARANTINE_SCHEMA) as writer:
-            writer.write_table(part.quarantine.cast(QUARANTINE_SCHEMA))
     (tmp / "meta.json").write_text(json.dumps(meta))
     try:
         os.replace(tmp, directory)
@@ -840,10 +840,7 @@ def load_partial(directory: str | os.PathLike) -> Partial:
     directory = Path(directory)
     meta = json.loads((directory / "meta.json").read_text())
     arrays = {name: _array(directory, meta, name) for name in _ARRAYS}
-    quarantine = (
-        _read_quarantine(directory) if meta["quarantined_rows"] else QUARANTINE_SCHEMA.empty_table()
-    )
-    return Partial(**arrays, accounting=meta["accounting"], quarantine=quarantine)
+    return Partial(**arrays, accounting=meta["accounting"], quarantine=_quarantine(directory, meta))
 
 
 def _groups(directory: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -853,9 +850,10 @@ def _groups(directory: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     return dict(zip(_GROUPS, np.split(flat, np.cumsum(counts)[:-1]), strict=True))
 
 
-def _read_quarantine(directory: Path) -> pa.Table:
-    with pa.memory_map(str(directory / "quarantine.arrow")) as source:
-        return pa.ipc.open_file(source).read_all()
+def _quarantine(directory: Path, meta: dict[str, Any]) -> Quarantine:
+    """Read the quarantined rows of a checkpoint."""
+    columns = (_array(directory, meta, f"quarantine.{name}") for name, _ in Quarantine.COLUMNS)
+    return Quarantine(tuple(meta["quarantine_sources"]), *columns)
 
 
 def _map_fragment(
@@ -1349,7 +1347,7 @@ def _count_files(
             if f.path not in seen and f.path not in bad:
                 seen.add(f.path)
                 inputs.append({"path": f.path, "size": f.size, HASH: f.digest})
-        quarantine = [_read_quarantine(d) for d, m in done if m["quarantined_rows"]]
+        quarantine = [_quarantine(d, m) for d, m in done if m["quarantined_rows"]]
         result = _finish(
             hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine
         )
@@ -1366,7 +1364,7 @@ def _finish(
     inputs: list[dict[str, Any]],
     accounting: dict[str, Any],
     skipped: list[dict[str, str]],
-    quarantine: list[pa.Table],
+    quarantine: list[Quarantine],
     out: str | os.PathLike | None,
     engine: str,
 ) -> pd.DataFrame:
@@ -1393,9 +1391,8 @@ def _finish(
     hourly.attrs["manifest"] = manifest
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tables = [table.cast(QUARANTINE_SCHEMA) for table in quarantine]
         writes = [
-            (pa.concat_tables(tables or [QUARANTINE_SCHEMA.empty_table()]), outputs["quarantine"]),
+            (Quarantine.concat(quarantine).table(), outputs["quarantine"]),
             (_arrow_table(panel), outputs["panel"]),
             (_arrow_table(hourly), out),
         ]

@@ -34,7 +34,9 @@ __all__ = [
     "iter_batches",
     "to_ping_batch",
     "validate",
-    "quarantine_table",
+    "Quarantine",
+    "quarantine_rows",
+    "NO_TIME",
     "read_pings",
     "window_seconds",
     "DEFAULT_WINDOW",
@@ -497,32 +499,109 @@ def validate(pings: PingBatch, window: tuple[int, int]) -> np.ndarray:
     )
 
 
-def quarantine_table(
+@dataclass
+class Quarantine:
+    """Quarantined rows as numpy columns, without device identifiers.
+
+    They stay numpy from the map to the final write: an arrow table per batch costs
+    more than the few rows in it. :meth:`table` gives the ``QUARANTINE_SCHEMA``.
+
+    Attributes
+    ----------
+    sources : tuple of str
+        The inputs the rows come from; ``source`` indexes it.
+    source, row, reason : numpy.ndarray
+        Per row: int32 source index, int64 row number in the source, uint8 reason code
+        (``REASONS[code - 1]``).
+    timestamp : numpy.ndarray
+        int64 UTC epoch seconds, :data:`NO_TIME` for a null or unparseable one.
+    lat, lon, accuracy : numpy.ndarray
+        float64, float64 and float32 (NaN: none).
+    """
+
+    sources: tuple[str, ...]
+    source: np.ndarray
+    row: np.ndarray
+    reason: np.ndarray
+    timestamp: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    accuracy: np.ndarray
+
+    #: The per-row columns, in order, with their dtypes.
+    COLUMNS = (("source", np.int32), ("row", np.int64), ("reason", np.uint8),
+               ("timestamp", np.int64), ("lat", np.float64), ("lon", np.float64),
+               ("accuracy", np.float32))  # fmt: skip
+
+    @property
+    def num_rows(self) -> int:
+        """Number of quarantined rows."""
+        return len(self.row)
+
+    @classmethod
+    def empty(cls) -> Quarantine:
+        """Return a quarantine without rows."""
+        return cls((), *(np.empty(0, dtype) for _, dtype in cls.COLUMNS))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Quarantine]) -> Quarantine:
+        """Return the rows of every part, in order."""
+        parts = [p for p in parts if p.num_rows]
+        if not parts:
+            return cls.empty()
+        sources = tuple(dict.fromkeys(s for p in parts for s in p.sources))
+        at = {s: i for i, s in enumerate(sources)}
+        source = np.concatenate(
+            [np.array([at[s] for s in p.sources], np.int32)[p.source] for p in parts]
+        )
+        cols = [np.concatenate([getattr(p, name) for p in parts]) for name, _ in cls.COLUMNS[1:]]
+        return cls(sources, source, *cols)
+
+    def table(self) -> pa.Table:
+        """Return the rows as an arrow table (``QUARANTINE_SCHEMA``)."""
+        known = self.timestamp != NO_TIME
+        return pa.table(
+            [
+                pa.array(list(self.sources), pa.string()).take(pa.array(self.source)),
+                pa.array(self.row, pa.int64()),
+                _REASON_NAMES.take(pa.array(self.reason.astype(np.int64) - 1)),
+                pa.array(np.where(known, self.timestamp, 0), pa.int64(), mask=~known).cast(
+                    pa.timestamp("s", tz="UTC")
+                ),
+                pa.array(self.lat),
+                pa.array(self.lon),
+                pa.array(self.accuracy, mask=np.isnan(self.accuracy)),
+            ],
+            schema=QUARANTINE_SCHEMA,
+        )
+
+
+#: ``Quarantine.timestamp`` of a row whose timestamp is null or unparseable.
+NO_TIME = np.iinfo(np.int64).min
+
+
+def quarantine_rows(
     pings: PingBatch, reason: np.ndarray, source: str, row0: int, rows: np.ndarray | None = None
-) -> pa.Table:
-    """Return the quarantined rows of a batch, without device identifiers (QUARANTINE_SCHEMA).
+) -> Quarantine:
+    """Return the quarantined rows of a batch, without device identifiers.
 
     `rows`, when given, are the rows of nonzero `reason` (found by the caller).
     """
     if rows is None:
         (rows,) = np.nonzero(reason)
-    ts = pa.array(
-        np.where(pings.t_state[rows] == 0, pings.t[rows], 0).astype("datetime64[s]"),
-        type=pa.timestamp("s", tz="UTC"),
-        mask=pings.t_state[rows] != 0,
-    )
-    acc = pings.accuracy[rows] if pings.accuracy is not None else np.full(len(rows), np.nan)
-    return pa.table(
-        [
-            pa.repeat(pa.scalar(source, pa.string()), len(rows)),
-            pa.array(rows + row0, pa.int64()),
-            _REASON_NAMES.take(pa.array(reason[rows] - 1)),
-            ts,
-            pa.array(pings.lat[rows]),
-            pa.array(pings.lon[rows]),
-            pa.array(acc.astype(np.float32), mask=np.isnan(acc)),
-        ],
-        schema=QUARANTINE_SCHEMA,
+    return Quarantine(
+        (source,),
+        np.zeros(len(rows), np.int32),
+        rows + row0,
+        reason[rows],
+        np.where(pings.t_state[rows] == 0, pings.t[rows], NO_TIME),
+        pings.lat[rows],
+        pings.lon[rows],
+        (
+            pings.accuracy[rows].astype(np.float32)
+            if pings.accuracy is not None
+            else np.full(len(rows), np.nan, np.float32)
+        ),
     )
 
 
