@@ -390,15 +390,59 @@ def _rehash_groups(gkey, n, gslot, shift):  # pragma: no cover - numba
 
 
 @njit(nogil=True, cache=True)
-def _scatter_devices(listed, n, is_visit, cursor, visit_out, panel_out):  # pragma: no cover - numba
-    """Write each listed pair's device at its group's cursor, in the visit or panel array."""
-    for k in range(n):
+def _group_runs(gkey, gpings, n, listed, m, h0, d0):  # pragma: no cover - numba
+    """Turn the map's tables into a partial's arrays: sorted groups, devices run by run.
+
+    Returns visit keys, passages, pings and devices, then panel days, active devices
+    and devices (see :class:`Partial`).
+    """
+    size = np.zeros(n, np.int64)
+    for k in range(m):
+        size[listed[2 * k + 1] - 1] += 1
+    n_visit = 0
+    for g in range(n):
+        n_visit += (gkey[g] >> 32) != 0
+    vg = np.empty(n_visit, np.int64)
+    pg = np.empty(n - n_visit, np.int64)
+    visit_key = np.empty(n_visit, np.int64)
+    panel_day = np.empty(n - n_visit, np.int64)
+    a = b = 0
+    for g in range(n):
+        key = gkey[g]
+        if (key >> 32) != 0:
+            vg[a] = g
+            visit_key[a] = (((key & _LOW32) + h0) << 32) | ((key >> 32) - 1)
+            a += 1
+        else:
+            pg[b] = g
+            panel_day[b] = key + d0 - 1
+            b += 1
+    order = np.argsort(visit_key)
+    vg, visit_key = vg[order], visit_key[order]
+    order = np.argsort(panel_day)
+    pg, panel_day = pg[order], panel_day[order]
+    cursor = np.empty(n, np.int64)
+    is_visit = np.zeros(n, np.bool_)
+    total = 0
+    for g in vg:
+        cursor[g] = total
+        is_visit[g] = True
+        total += size[g]
+    visit_devices = np.empty(total, np.uint64)
+    total = 0
+    for g in pg:
+        cursor[g] = total
+        total += size[g]
+    panel_devices = np.empty(total, np.uint64)
+    for k in range(m):
         g = listed[2 * k + 1] - 1
         if is_visit[g]:
-            visit_out[cursor[g]] = listed[2 * k]
+            visit_devices[cursor[g]] = listed[2 * k]
         else:
-            panel_out[cursor[g]] = listed[2 * k]
+            panel_devices[cursor[g]] = listed[2 * k]
         cursor[g] += 1
+    return (visit_key, size[vg], gpings[vg], visit_devices,
+            panel_day, size[pg], panel_devices)  # fmt: skip
 
 
 @njit(nogil=True, cache=True)
@@ -578,24 +622,9 @@ class _Tally:
 
     def partial(self) -> Partial:
         """Return the exact counts of the rows added, with their device sets (once)."""
-        n, m, t = int(self.state[0]), int(self.state[1]), self.t
-        key = t["gkey"][:n]
-        size = np.bincount(t["listed"][1 : 2 * m : 2].view(np.int64) - 1, minlength=n)
-        is_visit = (key >> 32) != 0
-        vg, pg = np.flatnonzero(is_visit), np.flatnonzero(~is_visit)
-        visit_key = (((key[vg] & _LOW32) + self.h0) << 32) | ((key[vg] >> 32) - 1)
-        order = np.argsort(visit_key)
-        vg, visit_key = vg[order], visit_key[order]
-        panel_day = key[pg] + (self.d0 - 1)
-        order = np.argsort(panel_day)
-        pg, panel_day = pg[order], panel_day[order]
-        cursor = np.empty(n, np.int64)
-        for groups in (vg, pg):
-            cursor[groups] = np.cumsum(size[groups]) - size[groups]
-        visit_devices = np.empty(int(size[vg].sum()), np.uint64)
-        panel_devices = np.empty(int(size[pg].sum()), np.uint64)
-        _scatter_devices(t["listed"], m, is_visit, cursor, visit_devices, panel_devices)
-        visit_pings = t["gpings"][vg]
+        t = self.t
+        arrays = _group_runs(t["gkey"], t["gpings"], self.state[0], t["listed"], self.state[1],
+                             self.h0, self.d0)  # fmt: skip
         if t["slots"].nbytes <= _SPARE_BYTES:
             _SPARE.tables = t
         self.t = {}
@@ -605,9 +634,7 @@ class _Tally:
             "rows_outside": int(self.state[5]),
             "quarantined": {r: int(c) for r, c in zip(REASONS, self.state[8:], strict=True)},
         }
-        quarantine = Quarantine.concat(self.quarantine)
-        return Partial(visit_key, size[vg], visit_pings, visit_devices,
-                       panel_day, size[pg], panel_devices, acc, quarantine)  # fmt: skip
+        return Partial(*arrays, acc, Quarantine.concat(self.quarantine))
 
 
 def map_batch(
