@@ -135,18 +135,46 @@ class CountSpec:
         h0, h1 = self.seconds[0] // 3600, -(-self.seconds[1] // 3600)
         if h0 < 0:
             raise InputError(f"time window {self.window!r}: it starts before 1970")
-        utc = pd.date_range(pd.Timestamp(h0 * 3600, unit="s", tz="UTC"), periods=h1 - h0, freq="h")
         try:
-            local = utc.tz_convert(self.tz)
+            off = _utc_offsets(self.tz, h0, h1)
+        except InputError:
+            raise
         except Exception as exc:  # noqa: BLE001 - pytz/zoneinfo raise various types
             raise InputError(f"time zone {self.tz!r} is unknown ({exc})") from exc
-        off = (local.tz_localize(None) - utc.tz_localize(None)).total_seconds().to_numpy()
-        if np.any(off % 3600):
+        return int(h0), off
+
+
+def _utc_offsets(tz: str, h0: int, h1: int) -> np.ndarray:
+    """UTC offset in whole hours (int8) of each UTC hour ``h0 .. h1 - 1`` in `tz`.
+
+    Offsets are looked up once a day, then hour by hour only in the days where they
+    change (a time zone's offset changes a few times a year): ~1 ms for the default
+    window of 45 years instead of ~25 ms for all its 394,000 hours.
+
+    Raises
+    ------
+    InputError
+        When an offset is not a whole number of hours.
+    """
+
+    def offset(hours: np.ndarray) -> np.ndarray:
+        utc = pd.DatetimeIndex(hours * 3_600_000_000_000, tz="UTC")
+        local = utc.tz_convert(tz).tz_localize(None)
+        seconds = (local - utc.tz_localize(None)).total_seconds().to_numpy()
+        if np.any(seconds % 3600):
             raise InputError(
-                f"time zone {self.tz!r} has UTC offsets that are not whole hours; "
+                f"time zone {tz!r} has UTC offsets that are not whole hours; "
                 "local hours would not be UTC hours"
             )
-        return int(h0), (off // 3600).astype(np.int8)
+        return (seconds // 3600).astype(np.int8)
+
+    d0, d1 = h0 // 24, -(-h1 // 24)
+    daily = offset(np.arange(d0, d1 + 1, dtype=np.int64) * 24)
+    off = np.repeat(daily[:-1], 24)
+    changed = np.flatnonzero(daily[1:] != daily[:-1])  # days with a change within them
+    at = (changed[:, None] * 24 + np.arange(24)).ravel()
+    off[at] = offset(24 * d0 + at)
+    return off[h0 - 24 * d0 : h1 - 24 * d0]
 
 
 @dataclass
