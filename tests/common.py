@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,16 +65,15 @@ def write_json(path: Path, doc: Any) -> Path:
     return path
 
 
-def rewrite_checkpoint(directory: Path, change: Callable[[Any], None]) -> None:
+def rewrite_checkpoint(path: Path, change: Callable[[Any], None]) -> None:
     """Apply ``change`` to the partial of a finished checkpoint and write it back.
 
     Tests use it to prove that a resumed run reuses a checkpoint instead of mapping its
     fragment again.
     """
-    from footfall.hourly import _save_partial, load_partial
+    from footfall.hourly import _read_meta, _save_partial, load_partial
 
-    meta = json.loads((directory / "meta.json").read_text())
-    part = load_partial(directory)
+    meta = _read_meta(path)
+    part = load_partial(path)
     change(part)
-    shutil.rmtree(directory)
-    _save_partial(part, directory, {"path": meta["path"], "key": meta["key"]})
+    _save_partial(part, path, {"path": meta["path"], "key": meta["key"]})

@@ -105,7 +105,7 @@ def test_resume_after_sigkill_gives_the_same_output(sim, zones_dir, uninterrupte
     run_dir = out.with_name("hourly.checkpoints")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        done = [p for p in run_dir.glob("*/*") if (p / "meta.json").exists()]
+        done = list(run_dir.glob("*/*.ckpt"))
         if len(done) >= 5:
             os.kill(proc.pid, signal.SIGKILL)
             break
@@ -113,7 +113,7 @@ def test_resume_after_sigkill_gives_the_same_output(sim, zones_dir, uninterrupte
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not out.exists()  # never a half-written output
-    finished = [p for p in run_dir.glob("*/*") if (p / "meta.json").exists()]
+    finished = list(run_dir.glob("*/*.ckpt"))
     assert 5 <= len(finished) < len(sim.truth_days)
     # Proof of reuse: a copy of the checkpoints with one tampered count shows it.
     tampered = tmp_path / "tampered.parquet"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -227,6 +228,7 @@ class Partial:
 _GROUPS = ("visit_key", "visit_passages", "visit_pings", "panel_day", "panel_active")
 _DEVICES = ("visit_devices", "panel_devices")
 _ARRAYS = _GROUPS + _DEVICES
+_DTYPES = {name: np.uint64 if name in _DEVICES else np.int64 for name in _ARRAYS}
 
 
 def _new_accounting() -> dict[str, Any]:
@@ -814,31 +816,29 @@ def reduce_partials(
 # ---------------------------------------------------------------------------------------
 # local engine: fragments -> checkpointed partials -> range-by-range reduce
 #
-# A checkpoint is a directory renamed into place when complete: ``arrays.bin`` (the
-# partial's arrays, one after the other), ``meta.json`` (where each array starts, the
-# accounting, and the groups and devices of each reduce range). The quarantined rows
-# are columns of ``arrays.bin`` too.
+# A checkpoint is one file per fragment, written under a temporary name and renamed
+# into place when complete: an 8-byte magic, the length of a JSON header (where each
+# array starts, the accounting, and the groups and devices of each reduce range),
+# the header, then the partial's arrays one after the other (the quarantined rows are
+# columns too).
+
+_MAGIC = b"footfall"
+_HEADER = 16  # magic and header length
 
 
-def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """Write a partial atomically (a directory renamed at the end); return its meta."""
-    tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    tmp.mkdir(parents=True)
-    layout, at = {}, 0
+def _save_partial(part: Partial, path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write a partial's checkpoint atomically (renamed when complete); return its meta."""
     q = part.quarantine
     columns = [
-        *(
-            (name, getattr(part, name), np.uint64 if name in _DEVICES else np.int64)
-            for name in _ARRAYS
-        ),
-        *((f"quarantine.{name}", getattr(q, name), dtype) for name, dtype in Quarantine.COLUMNS),
-    ]
-    with open(tmp / "arrays.bin", "wb") as f:
-        for name, values, dtype in columns:
-            arr = np.ascontiguousarray(values, dtype=dtype)
-            f.write(arr.data)
-            layout[name] = [arr.dtype.str, at, len(arr)]
-            at += arr.nbytes
+        *((name, np.ascontiguousarray(getattr(part, name), _DTYPES[name])) for name in _ARRAYS),
+        # the quarantine's columns last, widest first (each stays aligned)
+        *((f"quarantine.{name}", np.ascontiguousarray(getattr(q, name), dtype))
+          for name, dtype in sorted(Quarantine.COLUMNS, key=lambda c: -np.dtype(c[1]).itemsize)),
+    ]  # fmt: skip
+    layout, at = {}, 0
+    for name, arr in columns:
+        layout[name] = [arr.dtype.str, at, len(arr)]
+        at += arr.nbytes
     meta = {
         **meta,
         "arrays": layout,
@@ -848,16 +848,17 @@ def _save_partial(part: Partial, directory: Path, meta: dict[str, Any]) -> dict[
         "quarantined_rows": q.num_rows,
         "quarantine_sources": list(q.sources),
     }
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    try:
-        os.replace(tmp, directory)
-    except OSError:
-        # Another run of the same fragment finished first (a Dask task of a client that
-        # died, or run twice): same content, so keep that one.
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (directory / "meta.json").exists():
-            raise
-    return meta
+    header = json.dumps(meta).encode()
+    header += b" " * (-len(header) % 8)  # the arrays start 8-byte aligned
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with open(tmp, "wb") as f:
+        f.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+        for _, arr in columns:
+            f.write(arr.data)
+    # A run of the same fragment that finished first (a Dask task of a client that died,
+    # or one run twice) wrote the same content: replacing it changes nothing.
+    os.replace(tmp, path)
+    return {**meta, "base": _HEADER + len(header)}
 
 
 def _range_bounds(ranges: np.ndarray, sizes: np.ndarray) -> dict[str, list[int]]:
@@ -871,43 +872,54 @@ def _range_bounds(ranges: np.ndarray, sizes: np.ndarray) -> dict[str, list[int]]
     }
 
 
+def _read_meta(path: Path) -> dict[str, Any]:
+    """Read the header of a finished checkpoint, with ``base``: where its arrays start."""
+    with open(path, "rb") as f:
+        head = f.read(_HEADER)
+        if len(head) < _HEADER or head[:8] != _MAGIC:
+            raise ValueError(f"{path}: not a footfall checkpoint")
+        length = int.from_bytes(head[8:], "little")
+        meta = json.loads(f.read(length))
+    return {**meta, "base": _HEADER + length}
+
+
 def _array(
-    directory: Path,
-    meta: dict[str, Any],
-    name: str,
-    lo: int = 0,
-    hi: int | None = None,
-    lazy: bool = False,
+    path: Path, meta: dict[str, Any], name: str, lo: int = 0, hi: int | None = None
 ) -> np.ndarray:
-    """Rows ``lo:hi`` of a checkpointed array; `lazy`: memory-mapped, read when touched."""
+    """Rows ``lo:hi`` of a checkpointed array."""
     dtype, at, n = meta["arrays"][name]
     hi = n if hi is None else hi
     if hi <= lo:
         return np.empty(0, dtype)
-    offset = at + lo * np.dtype(dtype).itemsize
-    if lazy:
-        return np.memmap(directory / "arrays.bin", dtype, "r", offset, (hi - lo,))
-    return np.fromfile(directory / "arrays.bin", dtype, hi - lo, offset=offset)
+    offset = meta["base"] + at + lo * np.dtype(dtype).itemsize
+    return np.fromfile(path, dtype, hi - lo, offset=offset)
 
 
-def load_partial(directory: str | os.PathLike) -> Partial:
+def load_partial(path: str | os.PathLike) -> Partial:
     """Read back a checkpointed partial (its quarantine included)."""
-    directory = Path(directory)
-    meta = json.loads((directory / "meta.json").read_text())
-    arrays = {name: _array(directory, meta, name) for name in _ARRAYS}
-    return Partial(**arrays, accounting=meta["accounting"], quarantine=_quarantine(directory, meta))
+    path = Path(path)
+    meta = _read_meta(path)
+    arrays = {name: _array(path, meta, name) for name in _ARRAYS}
+    return Partial(**arrays, accounting=meta["accounting"], quarantine=_quarantine(path, meta))
 
 
-def _groups(directory: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Read the group arrays of a checkpoint in one go (they lie first in ``arrays.bin``)."""
+def _groups(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Read the group arrays of a checkpoint in one go (its first arrays)."""
     counts = [meta["arrays"][name][2] for name in _GROUPS]
-    flat = np.fromfile(directory / "arrays.bin", np.int64, sum(counts))
+    flat = np.fromfile(path, np.int64, sum(counts), offset=meta["base"])
     return dict(zip(_GROUPS, np.split(flat, np.cumsum(counts)[:-1]), strict=True))
 
 
-def _quarantine(directory: Path, meta: dict[str, Any]) -> Quarantine:
-    """Read the quarantined rows of a checkpoint."""
-    columns = (_array(directory, meta, f"quarantine.{name}") for name, _ in Quarantine.COLUMNS)
+def _quarantine(path: Path, meta: dict[str, Any]) -> Quarantine:
+    """Read the quarantined rows of a checkpoint in one go (its last arrays)."""
+    layout = [meta["arrays"][f"quarantine.{name}"] for name, _ in Quarantine.COLUMNS]
+    first = min(at for _, at, _ in layout)
+    size = sum(n * np.dtype(dtype).itemsize for dtype, _, n in layout)
+    raw = np.fromfile(path, np.uint8, size, offset=meta["base"] + first)
+    columns = (
+        np.frombuffer(raw, dtype, n, at - first) if n else np.empty(0, dtype)
+        for dtype, at, n in layout
+    )
     return Quarantine(tuple(meta["quarantine_sources"]), *columns)
 
 
@@ -915,7 +927,7 @@ def _map_fragment(
     fragment: Fragment,
     assigner: Any,
     spec: CountSpec,
-    directory: Path,
+    path: Path,
     batch_rows: int,
     on_rows: Callable[[int], None],
 ) -> dict[str, Any]:
@@ -925,28 +937,28 @@ def _map_fragment(
         tally.add(batch, assigner, fragment.path, row0)
         on_rows(batch.num_rows)
     meta = {"path": fragment.path, "key": fragment.key}
-    return _save_partial(tally.partial(), directory, meta)
+    return _save_partial(tally.partial(), path, meta)
 
 
-def _load_meta(directory: Path, fragment: Fragment) -> dict[str, Any] | None:
+def _load_meta(path: Path, fragment: Fragment) -> dict[str, Any] | None:
     try:
-        meta = json.loads((directory / "meta.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        meta = _read_meta(path)
+    except (OSError, ValueError):  # missing, cut short, or not a checkpoint
         return None
     return meta if meta.get("key") == fragment.key else None
 
 
-#: A reduce range's share of each checkpoint: ``(directory, meta, bounds)``.
+#: A reduce range's share of each checkpoint: ``(path, meta, bounds)``.
 Slices = list[tuple[Path, dict[str, Any], list[int]]]
 
 
 def range_slices(done: list[tuple[Path, dict[str, Any]]], kind: str) -> list[Slices]:
     """Per reduce range of `kind` (``"visit"`` or ``"panel"``), its slices of the checkpoints."""
     by_range: dict[int, Slices] = {}
-    for directory, meta in done:
-        slim = {"arrays": meta["arrays"]}  # what reading a slice needs
+    for path, meta in done:
+        slim = {"arrays": meta["arrays"], "base": meta["base"]}  # what reading a slice needs
         for r, bounds in meta[f"{kind}_ranges"].items():
-            by_range.setdefault(int(r), []).append((directory, slim, bounds))
+            by_range.setdefault(int(r), []).append((path, slim, bounds))
     return [by_range[r] for r in sorted(by_range)]
 
 
@@ -963,14 +975,15 @@ def reduce_slices(kind: str, slices: Slices) -> tuple[np.ndarray, ...]:
         else ("panel_day", "panel_active", None, "panel_devices")
     )
     parts = []
-    for directory, meta, (g0, g1, d0, d1) in slices:
-        key, size = (_array(directory, meta, n, g0, g1) for n in names[:2])
+    for path, meta, (g0, g1, d0, d1) in slices:
+        key, size = (_array(path, meta, n, g0, g1) for n in names[:2])
         extra = (
             np.zeros(len(key), np.int64)
             if names[2] is None
-            else _array(directory, meta, names[2], g0, g1)
+            else _array(path, meta, names[2], g0, g1)
         )
-        parts.append((key, size, extra, _array(directory, meta, names[3], d0, d1, lazy=True)))
+        devices = functools.partial(_array, path, meta, names[3], d0, d1)  # read if needed
+        parts.append((key, size, extra, devices))
     key, size, extra, _ = _unite(parts, keep=False)
     return (key, size, extra) if kind == "visit" else (key, size)
 
@@ -985,7 +998,7 @@ def _reduce_on_disk(
     Otherwise that kind is reduced range by range (bounded memory) in `workers`
     threads, reading the devices of the groups that checkpoints share.
     """
-    groups = [_groups(directory, meta) for directory, meta in done]
+    groups = [_groups(path, meta) for path, meta in done]
     out: dict[str, list[tuple[np.ndarray, ...]]] = {}
     jobs = []
     for kind, names in (("visit", _GROUPS[:3]), ("panel", _GROUPS[3:])):
@@ -1137,9 +1150,9 @@ def _engine_local(
         if isinstance(result, str):
             failed[fragments[i].path] = result
             return None
-        directory, meta, resumed = result
+        path, meta, resumed = result
         progress.file_done(meta["accounting"]["rows_read"] if resumed else 0)
-        return directory, meta
+        return path, meta
 
     # Split the cores between the map threads, so that each one's assignment kernel
     # runs on its share instead of every thread's kernel claiming all of them.
@@ -1192,22 +1205,22 @@ def map_fragment(
 ) -> tuple[Path, dict[str, Any], bool] | str:
     """Map fragment `i` into its checkpoint under `workdir`, or reuse a finished one.
 
-    Returns ``(directory, meta, resumed)``, or the error of an unreadable file when
+    Returns ``(checkpoint path, meta, resumed)``, or the error of an unreadable file when
     `skip_bad_files` (else it raises :class:`InputError`). Any engine calls this.
     """
-    directory = workdir / f"{i:06d}-{hashlib.sha256(fragment.key.encode()).hexdigest()[:16]}"
-    meta = _load_meta(directory, fragment)
+    path = workdir / f"{i:06d}-{hashlib.sha256(fragment.key.encode()).hexdigest()[:16]}.ckpt"
+    meta = _load_meta(path, fragment)
     if meta is not None:  # finished by an earlier, interrupted run
-        return directory, meta, True
+        return path, meta, True
     try:
-        meta = _map_fragment(fragment, assigner, spec, directory, batch_rows, on_rows)
+        meta = _map_fragment(fragment, assigner, spec, path, batch_rows, on_rows)
     except InputError:
         raise
     except _BAD_FILE as exc:
         if not skip_bad_files:
             raise _unreadable(fragment.path, exc) from exc
         return str(exc)
-    return directory, meta, False
+    return path, meta, False
 
 
 def _dataframe_fragment(df: pd.DataFrame, spec: CountSpec) -> pa.Table:
@@ -1371,7 +1384,7 @@ def _count_files(
                     shutil.rmtree(old, ignore_errors=True)
         workdir.mkdir(parents=True, exist_ok=True)
         for stale in workdir.glob("*.tmp-*"):  # fragments cut short by a kill
-            shutil.rmtree(stale, ignore_errors=True)
+            stale.unlink(missing_ok=True)
         tmpdir = contextlib.nullcontext(workdir)
     else:
         # A failing run may leave a Dask task still writing there while the error
