@@ -75,15 +75,12 @@ class ZoneSet:
     def hash(self) -> str:
         """SHA-256 of the zones' properties and geometry (hex)."""
         h = hashlib.sha256()
-        for row, wkb in zip(
-            self.gdf[list(PROPERTY_COLUMNS)].itertuples(index=False),
-            shapely.to_wkb(self.gdf.geometry.values, output_dimension=2, byte_order=1),
-            strict=True,
-        ):
-            props = {
-                k: (None if pd.isna(v) else v) for k, v in zip(PROPERTY_COLUMNS, row, strict=True)
-            }
-            h.update(json.dumps(props, sort_keys=True, default=str).encode())
+        # column by column (Python scalars, as a row iteration gives them), then per zone
+        columns = [[_null_to_none(v) for v in self.gdf[k].tolist()] for k in PROPERTY_COLUMNS]
+        encode = json.JSONEncoder(sort_keys=True, default=str).encode
+        wkbs = shapely.to_wkb(self.gdf.geometry.values, output_dimension=2, byte_order=1)
+        for row, wkb in zip(zip(*columns, strict=True), wkbs, strict=True):
+            h.update(encode(dict(zip(PROPERTY_COLUMNS, row, strict=True))).encode())
             h.update(wkb)
         return h.hexdigest()
 
@@ -209,3 +206,10 @@ def default_zones() -> Path:
         "no zone set found in ./zones or in the footfall checkout: pass --zones DIR "
         "(e.g. a clone's zones/, or one built with `footfall zones build --out DIR`)"
     )
+
+
+def _null_to_none(value: object) -> object:
+    """None for a missing value (None, NaN, NA, NaT), else the value itself."""
+    if isinstance(value, (str, bool, int)):
+        return value
+    return None if pd.isna(value) else value
