@@ -177,6 +177,7 @@ def simulate(
     tourist_share: float = 0.1,
     tz: str = "Europe/Paris",
     workers: int | None = None,
+    index: Any = None,
 ) -> Simulation:
     """Simulate a ping panel over `zones` from `start` to `end` (local days, inclusive).
 
@@ -215,6 +216,8 @@ def simulate(
         Time zone of local hours and days.
     workers : int, optional
         Threads drawing days (default: CPUs).
+    index : ZoneIndex, optional
+        A prebuilt index of `zones` (it keeps background pings out of the zones).
 
     Returns
     -------
@@ -274,7 +277,7 @@ def simulate(
     )
     plan = _Plan(
         seed, tz, np.stack(anchors), np.array(noise), ids, devices,
-        pings_per_visit, background, faulty, duplicates, ZoneIndex(zones),
+        pings_per_visit, background, faulty, duplicates, index or ZoneIndex(zones),
     )  # fmt: skip
 
     out.mkdir(parents=True, exist_ok=True)

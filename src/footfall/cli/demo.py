@@ -58,6 +58,7 @@ def run_demo(
 
     from footfall.cli.rank import show_palmares
     from footfall.hourly import count_passages
+    from footfall.index import ZoneIndex
     from footfall.ranking import palmares
     from footfall.report import write_report
     from footfall.simulation import simulate
@@ -73,9 +74,12 @@ def run_demo(
 
     zone_set = read_zones(default_zones() if zones is None else zones)
     step(f"1/4 simulating {devices:,} devices, {len(zone_set)} towns, {START} to {END}")
-    sim = simulate(zone_set, START, END, out / "pings", seed=seed, devices=devices, scale=scale)
+    index = ZoneIndex(zone_set)  # one index for the simulation and the count
+    sim = simulate(
+        zone_set, START, END, out / "pings", seed=seed, devices=devices, scale=scale, index=index
+    )
     step(f"2/4 counting hourly passages from {sim.rows:,} pings")
-    hourly = count_passages(sim.pings, zone_set, out=out / "hourly.parquet")
+    hourly = count_passages(sim.pings, zone_set, index=index, out=out / "hourly.parquet")
     step("3/4 ranking")
     result = palmares(hourly, zone_set)
     result.write(
