@@ -145,6 +145,17 @@ def test_resume_after_sigkill_gives_the_same_output(sim, zones_dir, uninterrupte
     assert not run_dir.exists()
 
 
+def test_two_map_threads_under_the_workqueue_threading_layer(sim, zones_dir, uninterrupted):
+    """numba's workqueue layer (where OpenMP is missing) aborts when two threads enter a
+    parallel kernel at once: the count's map threads assign on their own thread."""
+    out = uninterrupted.with_name("workqueue.parquet")
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    args = [FOOTFALL, "count", str(sim.pings), "--zones", str(zones_dir), "--out", str(out),
+            "--workers", "2", "-q"]  # fmt: skip
+    subprocess.run(args, check=True, env=env, timeout=300)
+    assert_hourly_equal(ff.read_hourly(out), ff.read_hourly(uninterrupted), check_panel=True)
+
+
 def test_bad_files_fail_clearly_or_are_skipped(sim, zones_dir, uninterrupted, tmp_path):
     pings = tmp_path / "pings"
     shutil.copytree(sim.pings, pings)

@@ -6,12 +6,13 @@ import time
 from typing import Any
 
 import geopandas as gpd
+import numba
 import numpy as np
 import pandas as pd
 
 from footfall.errors import IndexBuildError, InputError
 from footfall.index import _build
-from footfall.index._kernel import KernelArrays, assign_kernel
+from footfall.index._kernel import KernelArrays, assign_kernel, assign_serial
 from footfall.zones import ZoneSet
 
 __all__ = ["ZoneIndex"]
@@ -171,14 +172,16 @@ class ZoneIndex:
         if len(x) != len(y):
             raise InputError(f"lon and lat differ in length: {len(x)} and {len(y)} values")
         out = np.empty(len(x), dtype=np.int32)
+        # numba's threads for this thread: one (a count's map thread) runs serially
+        kernel = assign_kernel if numba.get_num_threads() > 1 else assign_serial
         if x.dtype == np.float64 and y.dtype == np.float64:
-            assign_kernel(np.ascontiguousarray(x), np.ascontiguousarray(y), out, *self._arrays)
+            kernel(np.ascontiguousarray(x), np.ascontiguousarray(y), out, *self._arrays)
         else:
             # float32 and friends: widen a bounded chunk at a time
             for s in range(0, len(x), _CHUNK):
                 xs = np.ascontiguousarray(x[s : s + _CHUNK], dtype=np.float64)
                 ys = np.ascontiguousarray(y[s : s + _CHUNK], dtype=np.float64)
-                assign_kernel(xs, ys, out[s : s + _CHUNK], *self._arrays)
+                kernel(xs, ys, out[s : s + _CHUNK], *self._arrays)
         return out[0] if scalar else out
 
 

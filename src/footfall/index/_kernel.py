@@ -10,7 +10,15 @@ from numba import njit, prange
 from footfall.index._geometry import edges_cover, part_covers
 from footfall.index._h3 import latlng_to_cell
 
-__all__ = ["FINE_PER_DEG", "TILE", "KernelArrays", "assign_kernel", "cell_slot", "fill_hash"]
+__all__ = [
+    "FINE_PER_DEG",
+    "TILE",
+    "KernelArrays",
+    "assign_kernel",
+    "assign_serial",
+    "cell_slot",
+    "fill_hash",
+]
 
 #: Prefilter grid: fine cells of 1/4096 deg (~27 m x 19 m in France), grouped in
 #: tiles of TILE x TILE fine cells (1/32 deg) stored as bitmaps; empty tiles cost
@@ -102,6 +110,56 @@ def cell_slot(cell, res, shift):
     return np.int64((u * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(shift))
 
 
+@njit(cache=True, inline="always")
+def _assign_block(
+    block, lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone, cell_zone,
+    multi_zones, keys, vals, shift, cand_ptr, cand_part, strip, edge_ptr, edge_v, part_zone,
+    part_box, part_rings, ring_starts, xs, ys,
+):  # fmt: skip
+    """Assign the points of one block of :data:`_BLOCK` (see :func:`assign_kernel`)."""
+    n = lon.shape[0]
+    start = block * _BLOCK
+    stop = min(start + _BLOCK, n)
+    todo = np.empty(stop - start, dtype=np.int64)
+    cells = np.empty(stop - start, dtype=np.int64)
+    m = 0
+    for i in range(start, stop):
+        tile, near, inner, bit = _grid_bits(lon[i], lat[i], x0, y0, ncx, ncy, coarse, tiles, inside)
+        zone = tile_zone[tile]
+        if zone < -1 and inner:  # a tile shared by zones: this cell's
+            shared = -2 - zone
+            zone = multi_zones[shared, cell_zone[shared, bit] - 1]
+        out[i] = zone if inner else -1
+        todo[m] = i
+        m += near & ~inner
+    for k in range(m):
+        cells[k] = latlng_to_cell(lat[todo[k]], lon[todo[k]], res)
+    for k in range(m):
+        cells[k] = _lookup(cells[k], res, keys, vals, shift)
+    for k in range(m):
+        value = cells[k]
+        if value >= 0:
+            out[todo[k]] = value  # interior cell: no polygon test
+        elif value != _OUTSIDE:
+            # boundary cell: exact test against its candidate parts, in zone order,
+            # reading only the edges that meet the cell's latitude range (all of
+            # the part's if the point is not in that range)
+            i = todo[k]
+            b = -value - 1
+            in_strip = strip[b, 0] <= lat[i] <= strip[b, 1]
+            for c in range(cand_ptr[b], cand_ptr[b + 1]):
+                part = cand_part[c]
+                if (
+                    edges_cover(lon[i], lat[i], edge_v[edge_ptr[c] : edge_ptr[c + 1]], xs, ys)
+                    if in_strip
+                    else part_covers(
+                        lon[i], lat[i], part, part_box, part_rings, ring_starts, xs, ys
+                    )
+                ):
+                    out[i] = part_zone[part]
+                    break
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def assign_kernel(
     lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone, cell_zone,
@@ -111,55 +169,37 @@ def assign_kernel(
     """Write into ``out`` the zone row of each (lon, lat) point, or -1, over all cores.
 
     Each block of points goes through three passes: the prefilter grid (which
-    settles the points far from every zone and those deep inside one) and the
-    H3 cell of the rest, then the hash lookups (independent of each other, so
-    their cache misses overlap instead of queueing behind the H3 arithmetic),
-    then the exact tests. It releases the GIL, so that callers' threads overlap.
+    settles the points far from every zone and those inside one) and the H3 cell
+    of the rest, then the hash lookups (independent of each other, so their cache
+    misses overlap instead of queueing behind the H3 arithmetic), then the exact
+    tests. It releases the GIL, so that callers' threads overlap.
     """
-    n = lon.shape[0]
-    for block in prange((n + _BLOCK - 1) // _BLOCK):
-        start = block * _BLOCK
-        stop = min(start + _BLOCK, n)
-        todo = np.empty(stop - start, dtype=np.int64)
-        cells = np.empty(stop - start, dtype=np.int64)
-        m = 0
-        for i in range(start, stop):
-            tile, near, inner, bit = _grid_bits(
-                lon[i], lat[i], x0, y0, ncx, ncy, coarse, tiles, inside
-            )
-            zone = tile_zone[tile]
-            if zone < -1 and inner:  # a tile shared by zones: this cell's
-                shared = -2 - zone
-                zone = multi_zones[shared, cell_zone[shared, bit] - 1]
-            out[i] = zone if inner else -1
-            todo[m] = i
-            m += near & ~inner
-        for k in range(m):
-            cells[k] = latlng_to_cell(lat[todo[k]], lon[todo[k]], res)
-        for k in range(m):
-            cells[k] = _lookup(cells[k], res, keys, vals, shift)
-        for k in range(m):
-            value = cells[k]
-            if value >= 0:
-                out[todo[k]] = value  # interior cell: no polygon test
-            elif value != _OUTSIDE:
-                # boundary cell: exact test against its candidate parts, in zone order,
-                # reading only the edges that meet the cell's latitude range (all of
-                # the part's if the point is not in that range)
-                i = todo[k]
-                b = -value - 1
-                in_strip = strip[b, 0] <= lat[i] <= strip[b, 1]
-                for c in range(cand_ptr[b], cand_ptr[b + 1]):
-                    part = cand_part[c]
-                    if (
-                        edges_cover(lon[i], lat[i], edge_v[edge_ptr[c] : edge_ptr[c + 1]], xs, ys)
-                        if in_strip
-                        else part_covers(
-                            lon[i], lat[i], part, part_box, part_rings, ring_starts, xs, ys
-                        )
-                    ):
-                        out[i] = part_zone[part]
-                        break
+    for block in prange((lon.shape[0] + _BLOCK - 1) // _BLOCK):
+        _assign_block(
+            block, lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone,
+            cell_zone, multi_zones, keys, vals, shift, cand_ptr, cand_part, strip, edge_ptr,
+            edge_v, part_zone, part_box, part_rings, ring_starts, xs, ys,
+        )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def assign_serial(
+    lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone, cell_zone,
+    multi_zones, keys, vals, shift, cand_ptr, cand_part, strip, edge_ptr, edge_v, part_zone,
+    part_box, part_rings, ring_starts, xs, ys,
+):  # fmt: skip
+    """:func:`assign_kernel` on the calling thread only.
+
+    For callers that run one assignment per thread already (the count's map
+    threads): no thread pool is woken, none spins after it, and numba's threading
+    layers that must not be entered from two threads at once (workqueue) are not.
+    """
+    for block in range((lon.shape[0] + _BLOCK - 1) // _BLOCK):
+        _assign_block(
+            block, lon, lat, out, res, x0, y0, ncx, ncy, coarse, tiles, inside, tile_zone,
+            cell_zone, multi_zones, keys, vals, shift, cand_ptr, cand_part, strip, edge_ptr,
+            edge_v, part_zone, part_box, part_rings, ring_starts, xs, ys,
+        )  # fmt: skip
 
 
 @njit(cache=True)
