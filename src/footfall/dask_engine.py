@@ -6,14 +6,15 @@ The engine runs the steps of :mod:`footfall.hourly` unchanged, as Dask tasks:
    (:func:`~footfall.hourly.list_file`), so the client never reads the data;
 2. **map** — one task per fragment: read it in bounded batches, assign the pings with
    the zone index (scattered once to every worker, not shipped per task) and write the
-   fragment's exact partial — unique (zone, UTC hour, device) visits and unique (local
-   day, device) pairs, sorted by reduce range — as a checkpoint
+   fragment's exact partial — per zone-hour and per local day, the counts and the set of
+   distinct devices, sorted by reduce range — as a checkpoint
    (:func:`~footfall.hourly.map_fragment`);
 3. **reduce** — one task per range: a range is a week of UTC hours for visits and a
-   week of local days for panel pairs, so every copy of a (zone-hour, device) or a
+   week of local days for the panel, so every copy of a (zone-hour, device) or a
    (day, device) pair, from whichever fragment, lies in one range and is counted once
-   (:func:`~footfall.hourly.reduce_slices`). This is a shuffle by time range through
-   the checkpoint directory; only the reduced zone-hours travel back to the client.
+   (:func:`~footfall.hourly.reduce_slices`; it reads the devices of a group only when
+   two checkpoints hold that group). This is a shuffle by time range through the
+   checkpoint directory; only the reduced zone-hours travel back to the client.
 
 The checkpoints live beside the output (``<name>.checkpoints/``) as in the local
 engine, in the same format: a run interrupted under either engine resumes under

@@ -2,19 +2,21 @@
 
 The work splits in two steps that any engine can call (the local one below, or Dask):
 
-* **map** — :func:`map_batch` turns one batch of input rows into a small
-  :class:`Partial`: unique ``(zone row, UTC hour, device key)`` visits with their ping
-  counts, unique ``(local day, device key)`` panel pairs, row accounting and the
-  quarantined rows;
-* **reduce** — :func:`reduce_partials` merges partials exactly (a device seen in the same
-  zone-hour in two partials counts once) into the hourly and panel tables. Distinct
-  counts only need the rows of one hour (visits) or one local day (panel), so partials
-  can be split by time range (:func:`visit_range`, :func:`panel_range`) and each range
-  reduced on its own, which bounds memory.
+* **map** — :func:`map_batch` (one batch) and :func:`map_fragment` (one fragment, to a
+  checkpoint) turn input rows into a :class:`Partial`: the exact counts of each
+  zone-hour and local day with the set of distinct devices behind each, row accounting
+  and the quarantined rows. The rows fill two hash tables in a numba kernel
+  (:func:`_tally_rows`), one pair of tables per fragment across its batches;
+* **reduce** — :func:`merge_partials` unites partials exactly (a device seen in the
+  same zone-hour by two partials counts once), :func:`reduce_partials` gives the
+  hourly and panel tables. Distinct counts only need the devices of one hour (visits)
+  or one local day (panel), so checkpoints are reduced by time range
+  (:func:`visit_range`, :func:`panel_range`, :func:`reduce_slices`), which bounds
+  memory, and a group that no two checkpoints share needs none of its devices.
 
 The local engine maps fragments on a thread pool (the numba kernels release the GIL),
 checkpoints each fragment's partial to disk (``<name>.checkpoints/``), which makes an
-interrupted run resumable, then reduces range by range.
+interrupted run resumable, then reduces.
 """
 
 from __future__ import annotations
