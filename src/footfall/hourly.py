@@ -6,7 +6,7 @@ The work splits in two steps that any engine can call (the local one below, or D
   checkpoint) turn input rows into a :class:`Partial`: the exact counts of each
   zone-hour and local day with the set of distinct devices behind each, row accounting
   and the quarantined rows. The rows fill two hash tables in a numba kernel
-  (:func:`_tally_rows`), one pair of tables per fragment across its batches;
+  (:func:`tally_rows`), one pair of tables per fragment across its batches;
 * **reduce** — :func:`merge_partials` unites partials exactly (a device seen in the
   same zone-hour by two partials counts once), :func:`reduce_partials` gives the
   hourly and panel tables. Distinct counts only need the devices of one hour (visits)
@@ -42,9 +42,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from numba import njit
 
-from footfall._prefetch import prefetch
+from footfall._tables import (
+    ROW_BLOCK,
+    group_runs,
+    keep_tables,
+    rehash_groups,
+    rehash_pairs,
+    tables,
+    tally_rows,
+    union,
+)
 from footfall.errors import InputError
 from footfall.ingest import (
     DEFAULT_WINDOW,
@@ -103,6 +111,7 @@ RANGE_HOURS = 24 * 7
 RANGE_DAYS = 7
 # bump when the checkpoint layout or the kernel's meaning changes
 _CHECKPOINT_VERSION = 3
+_LOW32 = np.int64(0xFFFFFFFF)  # a visit key's zone row: key & _LOW32; its hour: key >> 32
 
 
 @dataclass(frozen=True)
@@ -250,346 +259,7 @@ def _add_accounting(total: dict[str, Any], part: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# numba kernels: the map's hash tables and the reduce's union of device sets
-#
-# The map keeps, per fragment and across its batches, a table of *groups* (a zone-hour
-# or a local day -> a dense group number, and the group's rows) and a table of
-# *pairs* (group number, device), each pair once, with the pairs also listed in
-# insertion order. Group keys are never 0 (the empty slot): ``(zone + 1) << 32 |
-# (hour - h0)`` for a zone-hour, ``day - d0 + 1`` for a day. A pair slot is two
-# words: the device, and its group number + 1 (0: empty).
-#
-# A valid row costs one pair probe for its day and, in a zone, one for its zone-hour,
-# whose group comes from a small per-zone cache (the group table when the hour
-# changes).
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX = np.uint64(0xD6E8FEB86659FD93)
-_LOW32 = np.int64(0xFFFFFFFF)
-#: Entries of the map's per-zone cache of the last zone-hour group (zone row modulo).
-_ZONE_CACHE = 1 << 12
-
-
-@njit(inline="always")
-def _group_of(key, gslot, gkey, gpings, state):  # pragma: no cover - numba
-    """Dense number of group `key`, added if new (state[0]: groups, state[2]: shift)."""
-    mask = len(gslot) - 1
-    h = np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(state[2]))
-    while True:
-        g = gslot[h] - 1
-        if g < 0:
-            g = state[0]
-            gslot[h] = g + 1
-            gkey[g] = key
-            gpings[g] = 0
-            state[0] = g + 1
-            return g
-        if gkey[g] == key:
-            return g
-        h = (h + 1) & mask
-
-
-@njit(inline="always")
-def _pair_slot(tag, device, shift):  # pragma: no cover - numba
-    return np.int64(((device ^ (tag * _GOLDEN)) * _MIX) >> np.uint64(shift))
-
-
-@njit(inline="always")
-def _add_pair(g, device, slots, listed, state):  # pragma: no cover - numba
-    """Insert (group, device) unless present (state[1]: pairs, state[3]: shift)."""
-    mask = (len(slots) >> 1) - 1
-    tag = np.uint64(g + 1)
-    h = _pair_slot(tag, device, state[3])
-    while True:
-        t = slots[2 * h + 1]
-        if t == 0:
-            slots[2 * h] = device
-            slots[2 * h + 1] = tag
-            k = state[1]
-            listed[2 * k] = device
-            listed[2 * k + 1] = tag
-            state[1] = k + 1
-            return
-        if t == tag and slots[2 * h] == device:
-            return
-        h = (h + 1) & mask
-
-
-#: Rows per block of the map kernel: the pair slots of a block are prefetched together.
-_ROW_BLOCK = 64
-
-
-@njit(nogil=True, cache=True)
-def _tally_rows(
-    reason,
-    device,
-    t,
-    zone,
-    off,
-    h0,
-    d0,
-    i0,
-    gslot,
-    gkey,
-    gpings,
-    zcache,
-    slots,
-    listed,
-    bad,
-    state,
-):  # pragma: no cover - numba
-    """Add rows ``i0:`` to the tables; stop early when a table needs to grow.
-
-    Returns the first row not added (``len(t)`` when all were). ``state`` holds the
-    groups, pairs, both shifts, rows in a zone, rows outside every zone, the rows of
-    the batch listed in `bad` so far, then the rows by reason code (0 to 7);
-    ``zcache[2 c : 2 c + 2]`` is the last (key, group) of the zones ``c`` modulo
-    :data:`_ZONE_CACHE`. Rows go in blocks: first their groups, prefetching the pair
-    slots they will probe, then the pairs, so that the cache misses of a block overlap
-    instead of queueing one behind the other (the tables outgrow the caches).
-    """
-    n = len(t)
-    visit = np.empty(_ROW_BLOCK, np.int64)
-    panel = np.empty(_ROW_BLOCK, np.int64)
-    rows = np.empty(_ROW_BLOCK, np.int64)
-    last_day, day_group = np.int64(-1), np.int64(0)
-    for b0 in range(i0, n, _ROW_BLOCK):
-        # room for every row of the block to add two groups and two pairs
-        if state[0] + 2 * _ROW_BLOCK > len(gkey) or state[1] + 2 * _ROW_BLOCK > len(listed) >> 1:
-            return b0
-        m = 0
-        for i in range(b0, min(b0 + _ROW_BLOCK, n)):
-            r = reason[i]
-            state[7 + r] += 1
-            if r != 0:  # quarantined
-                bad[state[6]] = i
-                state[6] += 1
-                continue
-            hour = t[i] // 3600
-            hr = hour - h0
-            day = (hour + off[hr]) // 24 - d0 + 1
-            if day != last_day:  # rows come in time order, more often than not
-                day_group = _group_of(day, gslot, gkey, gpings, state)
-                last_day = day
-            z = zone[i]
-            g = -1
-            if z >= 0:
-                key = (np.int64(z + 1) << 32) | hr
-                c = 2 * (z & (_ZONE_CACHE - 1))
-                if zcache[c] == key:
-                    g = zcache[c + 1]
-                else:
-                    g = _group_of(key, gslot, gkey, gpings, state)
-                    zcache[c] = key
-                    zcache[c + 1] = g
-                gpings[g] += 1
-                state[4] += 1
-                prefetch(slots, 2 * _pair_slot(np.uint64(g + 1), device[i], state[3]))
-            else:
-                state[5] += 1
-            prefetch(slots, 2 * _pair_slot(np.uint64(day_group + 1), device[i], state[3]))
-            visit[m], panel[m], rows[m] = g, day_group, i
-            m += 1
-        for k in range(m):
-            d = device[rows[k]]
-            if visit[k] >= 0:
-                _add_pair(visit[k], d, slots, listed, state)
-            _add_pair(panel[k], d, slots, listed, state)
-    return n
-
-
-@njit(nogil=True, cache=True)
-def _rehash_pairs(listed, n, slots, shift):  # pragma: no cover - numba
-    """Insert the `n` listed pairs into empty `slots`."""
-    mask = (len(slots) >> 1) - 1
-    for k in range(n):
-        device, tag = listed[2 * k], listed[2 * k + 1]
-        h = _pair_slot(tag, device, shift)
-        while slots[2 * h + 1] != 0:
-            h = (h + 1) & mask
-        slots[2 * h] = device
-        slots[2 * h + 1] = tag
-
-
-@njit(nogil=True, cache=True)
-def _rehash_groups(gkey, n, gslot, shift):  # pragma: no cover - numba
-    mask = len(gslot) - 1
-    for g in range(n):
-        h = np.int64((np.uint64(gkey[g]) * _GOLDEN) >> np.uint64(shift))
-        while gslot[h] != 0:
-            h = (h + 1) & mask
-        gslot[h] = g + 1
-
-
-@njit(nogil=True, cache=True)
-def _group_runs(gkey, gpings, n, listed, m, h0, d0):  # pragma: no cover - numba
-    """Turn the map's tables into a partial's arrays: sorted groups, devices run by run.
-
-    Returns visit keys, passages, pings and devices, then panel days, active devices
-    and devices (see :class:`Partial`).
-    """
-    size = np.zeros(n, np.int64)
-    for k in range(m):
-        size[listed[2 * k + 1] - 1] += 1
-    n_visit = 0
-    for g in range(n):
-        n_visit += (gkey[g] >> 32) != 0
-    vg = np.empty(n_visit, np.int64)
-    pg = np.empty(n - n_visit, np.int64)
-    visit_key = np.empty(n_visit, np.int64)
-    panel_day = np.empty(n - n_visit, np.int64)
-    a = b = 0
-    for g in range(n):
-        key = gkey[g]
-        if (key >> 32) != 0:
-            vg[a] = g
-            visit_key[a] = (((key & _LOW32) + h0) << 32) | ((key >> 32) - 1)
-            a += 1
-        else:
-            pg[b] = g
-            panel_day[b] = key + d0 - 1
-            b += 1
-    order = np.argsort(visit_key)
-    vg, visit_key = vg[order], visit_key[order]
-    order = np.argsort(panel_day)
-    pg, panel_day = pg[order], panel_day[order]
-    cursor = np.empty(n, np.int64)
-    is_visit = np.zeros(n, np.bool_)
-    total = 0
-    for g in vg:
-        cursor[g] = total
-        is_visit[g] = True
-        total += size[g]
-    visit_devices = np.empty(total, np.uint64)
-    total = 0
-    for g in pg:
-        cursor[g] = total
-        total += size[g]
-    panel_devices = np.empty(total, np.uint64)
-    for k in range(m):
-        g = listed[2 * k + 1] - 1
-        if is_visit[g]:
-            visit_devices[cursor[g]] = listed[2 * k]
-        else:
-            panel_devices[cursor[g]] = listed[2 * k]
-        cursor[g] += 1
-    return (visit_key, size[vg], gpings[vg], visit_devices,
-            panel_day, size[pg], panel_devices)  # fmt: skip
-
-
-@njit(nogil=True, cache=True)
-def _union(key, size, extra, start, devices, order, keep):  # pragma: no cover - numba
-    """Unite groups of equal key: distinct devices per key, and `extra` summed.
-
-    Group ``g`` has key ``key[g]`` and devices ``devices[start[g] : start[g] + size[g]]``
-    (distinct within the group); ``order`` sorts the groups by key. Returns
-    ``(key, size, extra, devices)`` per distinct key, sorted; devices only if `keep`.
-    A group alone with its key is copied; equal keys go through a hash set sized to
-    their run, so it stays in cache.
-    """
-    n = len(order)
-    biggest = 0
-    i = 0
-    while i < n:  # the largest run of equal keys, for the scratch set
-        j, run = i + 1, size[order[i]]
-        while j < n and key[order[j]] == key[order[i]]:
-            run += size[order[j]]
-            j += 1
-        if j - i > 1 and run > biggest:
-            biggest = run
-        i = j
-    cap = 16
-    while cap < 2 * biggest:
-        cap <<= 1
-    table = np.zeros(cap, np.uint64)
-    stamp = np.zeros(cap, np.int64)  # slot in use by the run numbered stamp[slot]
-    ukey = np.empty(n, np.int64)
-    usize = np.empty(n, np.int64)
-    uextra = np.empty(n, np.int64)
-    out = np.empty(len(devices) if keep else 0, np.uint64)
-    u = 0
-    m = 0
-    i = 0
-    while i < n:
-        k = key[order[i]]
-        j, x, run = i, 0, 0
-        while j < n and key[order[j]] == k:
-            x += extra[order[j]]
-            run += size[order[j]]
-            j += 1
-        if j - i == 1:
-            g = order[i]
-            c = size[g]
-            if keep:
-                out[m : m + c] = devices[start[g] : start[g] + c]
-        else:
-            bits = 4
-            while (1 << bits) < 2 * run:
-                bits += 1
-            mask = (1 << bits) - 1
-            c = 0
-            for r in range(i, j):
-                g = order[r]
-                for q in range(start[g], start[g] + size[g]):
-                    d = devices[q]
-                    h = np.int64((d * _GOLDEN) >> np.uint64(64 - bits))
-                    while stamp[h] == i + 1 and table[h] != d:
-                        h = (h + 1) & mask
-                    if stamp[h] != i + 1:
-                        stamp[h] = i + 1
-                        table[h] = d
-                        if keep:
-                            out[m + c] = d
-                        c += 1
-        ukey[u] = k
-        usize[u] = c
-        uextra[u] = x
-        m += c
-        u += 1
-        i = j
-    return ukey[:u], usize[:u], uextra[:u], out[:m]
-
-
-# ---------------------------------------------------------------------------------------
 # map
-
-
-class _Spare(threading.local):
-    """A thread's map tables, kept from one fragment for the next.
-
-    Fresh memory costs a page fault per 4 KB page when first written (about 1 µs in a
-    virtual machine: as much as counting the rows themselves); clearing used tables
-    costs a small fraction of that.
-    """
-
-    tables: dict[str, np.ndarray] | None = None
-
-
-_SPARE = _Spare()
-#: A thread keeps tables of up to this size for its next fragment.
-_SPARE_BYTES = 64 << 20
-
-
-def _tables(bits: int) -> dict[str, np.ndarray]:
-    """Return empty map tables with room for ``2**(bits - 1)`` pairs.
-
-    They are the thread's spare ones when those are big enough, else new ones.
-    """
-    spare, _SPARE.tables = _SPARE.tables, None
-    if spare is not None and len(spare["slots"]) >= 2 << bits:
-        spare["slots"].fill(0)
-        spare["gslot"].fill(0)
-        spare["zcache"].fill(-1)
-        return spare
-    return {
-        "slots": np.zeros(2 << bits, np.uint64),
-        "listed": np.empty(1 << bits, np.uint64),
-        "gslot": np.zeros(1 << 14, np.int64),
-        "gkey": np.empty(1 << 13, np.int64),
-        "gpings": np.empty(1 << 13, np.int64),
-        "zcache": np.full(2 * _ZONE_CACHE, -1, np.int64),
-        "bad": np.empty(0, np.int64),  # the quarantined rows of a batch
-    }
 
 
 class _Tally:
@@ -600,7 +270,7 @@ class _Tally:
         self.h0, self.off = spec.offsets
         self.d0 = self.h0 // 24 - 2  # below every local day of the window
         # 1.5 to 3 pair slots per row at first: most fragments never grow their table
-        self.t = _tables(max(12, int(rows + rows // 2).bit_length()))
+        self.t = tables(max(12, int(rows + rows // 2).bit_length()))
         shifts = [
             64 - int(len(self.t[k]) // w - 1).bit_length() for k, w in (("gslot", 1), ("slots", 2))
         ]
@@ -621,7 +291,7 @@ class _Tally:
             t["bad"] = np.empty(n, np.int64)
         self.state[6] = 0
         while True:
-            i = _tally_rows(reason, pings.device, pings.t, zone, self.off, self.h0, self.d0, i,
+            i = tally_rows(reason, pings.device, pings.t, zone, self.off, self.h0, self.d0, i,
                             t["gslot"], t["gkey"], t["gpings"], t["zcache"], t["slots"],
                             t["listed"], t["bad"], self.state)  # fmt: skip
             if i == n:
@@ -635,18 +305,18 @@ class _Tally:
     def _grow(self) -> None:
         """Double whichever table is nearly half full (rehashing it)."""
         state, t = self.state, self.t
-        if state[1] + 2 * _ROW_BLOCK > len(t["listed"]) >> 1:
+        if state[1] + 2 * ROW_BLOCK > len(t["listed"]) >> 1:
             state[3] -= 1
             t["slots"] = np.zeros(2 * len(t["slots"]), np.uint64)
-            _rehash_pairs(t["listed"], state[1], t["slots"], state[3])
+            rehash_pairs(t["listed"], state[1], t["slots"], state[3])
             listed = np.empty(2 * len(t["listed"]), np.uint64)
             listed[: 2 * state[1]] = t["listed"][: 2 * state[1]]
             t["listed"] = listed
-        if state[0] + 2 * _ROW_BLOCK > len(t["gkey"]):
+        if state[0] + 2 * ROW_BLOCK > len(t["gkey"]):
             n = int(state[0])
             state[2] -= 1
             t["gslot"] = np.zeros(2 * len(t["gslot"]), np.int64)
-            _rehash_groups(t["gkey"], n, t["gslot"], state[2])
+            rehash_groups(t["gkey"], n, t["gslot"], state[2])
             for name in ("gkey", "gpings"):
                 grown = np.empty(2 * len(t[name]), np.int64)
                 grown[:n] = t[name][:n]
@@ -655,10 +325,9 @@ class _Tally:
     def partial(self) -> Partial:
         """Return the exact counts of the rows added, with their device sets (once)."""
         t = self.t
-        arrays = _group_runs(t["gkey"], t["gpings"], self.state[0], t["listed"], self.state[1],
+        arrays = group_runs(t["gkey"], t["gpings"], self.state[0], t["listed"], self.state[1],
                              self.h0, self.d0)  # fmt: skip
-        if t["slots"].nbytes <= _SPARE_BYTES:
-            _SPARE.tables = t
+        keep_tables(t)
         self.t = {}
         acc = {
             "rows_read": self.rows_read,
@@ -722,7 +391,7 @@ def _unite(
         return sorted_key, size[order], extra[order], np.empty(0, np.uint64)
     devices = np.concatenate([p[3]() if callable(p[3]) else p[3] for p in parts])
     start = np.cumsum(size) - size
-    return _union(key, size, extra, start, devices, order, keep)
+    return union(key, size, extra, start, devices, order, keep)
 
 
 def _shared(sorted_key: np.ndarray) -> bool:
