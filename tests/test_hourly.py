@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -219,6 +220,19 @@ def test_reduce_of_split_partials_equals_whole(tmp_path):
     h3, p3 = assemble(reduced["visit"], reduced["panel"], ids, spec.tz)
     pd.testing.assert_frame_equal(h1, h3)
     pd.testing.assert_frame_equal(p1, p3)
+
+
+def test_files_sharing_every_hour_reduce_through_their_devices(tmp_path):
+    """Row slices of one input, each over all its hours: the on-disk reduce unites devices."""
+    df = random_pings(40_000, seed=8)
+    for i, rows in enumerate(np.array_split(np.arange(len(df)), 3)):
+        pq.write_table(pa.Table.from_pandas(df.iloc[rows], preserve_index=False),
+                       tmp_path / f"part-{i}.parquet")  # fmt: skip
+    hourly = ff.count_passages(tmp_path, small_zones(), index=small_index(),
+                               out=tmp_path / "out" / "hourly.parquet")  # fmt: skip
+    assert_hourly_equal(hourly, brute_force(df, small_zones()))
+    whole = ff.count_passages(df, small_zones(), index=small_index())
+    pd.testing.assert_frame_equal(ff.read_panel(hourly), ff.read_panel(whole))
 
 
 @settings(max_examples=80, deadline=None)

@@ -292,8 +292,8 @@ class _Tally:
         self.state[6] = 0
         while True:
             i = tally_rows(reason, pings.device, pings.t, zone, self.off, self.h0, self.d0, i,
-                            t["gslot"], t["gkey"], t["gpings"], t["zcache"], t["slots"],
-                            t["listed"], t["bad"], self.state)  # fmt: skip
+                           t["gslot"], t["gkey"], t["gpings"], t["zcache"], t["slots"],
+                           t["listed"], t["bad"], self.state)  # fmt: skip
             if i == n:
                 break
             self._grow()
@@ -326,7 +326,7 @@ class _Tally:
         """Return the exact counts of the rows added, with their device sets (once)."""
         t = self.t
         arrays = group_runs(t["gkey"], t["gpings"], self.state[0], t["listed"], self.state[1],
-                             self.h0, self.d0)  # fmt: skip
+                            self.h0, self.d0)  # fmt: skip
         keep_tables(t)
         self.t = {}
         acc = {
@@ -373,12 +373,13 @@ def map_batch(
 
 
 def _unite(
-    parts: Sequence[tuple[np.ndarray, ...]], keep: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    parts: Sequence[tuple[Any, ...]], keep: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Unite ``(key, size, extra, devices)`` group runs of several partials (exact).
 
     ``devices`` may be a function returning them: it is called only where two parts
-    share a key, or when `keep` asks for the united devices.
+    share a key, or when `keep` asks for the united devices. Where they are needed and
+    a part's are None, the result is None.
     """
     if not parts:
         empty = np.empty(0, np.int64)
@@ -389,6 +390,8 @@ def _unite(
     if not keep and not _shared(sorted_key):
         # no key in two parts: their counts stand, and no device is read
         return sorted_key, size[order], extra[order], np.empty(0, np.uint64)
+    if any(p[3] is None for p in parts):
+        return None
     devices = np.concatenate([p[3]() if callable(p[3]) else p[3] for p in parts])
     start = np.cumsum(size) - size
     return union(key, size, extra, start, devices, order, keep)
@@ -673,16 +676,16 @@ def _reduce_on_disk(
     out: dict[str, list[tuple[np.ndarray, ...]]] = {}
     jobs = []
     for kind, names in (("visit", _GROUPS[:3]), ("panel", _GROUPS[3:])):
-        parts = [tuple(g[n] for n in names) for g in groups]
-        key = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
-        order = np.argsort(key, kind="stable")  # sorted runs, merged
-        if not parts or _shared(key[order]):
+        parts = []
+        for g in groups:  # (key, size, pings or zeros, devices: not read here)
+            key, size, *pings = (g[n] for n in names)
+            parts.append((key, size, pings[0] if pings else np.zeros(len(key), np.int64), None))
+        united = _unite(parts, keep=False)
+        if united is None:  # some groups lie in several checkpoints: by range
             jobs += [(kind, s) for s in range_slices(done, kind)]
             out[kind] = []
         else:
-            out[kind] = [
-                tuple(np.concatenate([p[i] for p in parts])[order] for i in range(len(names)))
-            ]
+            out[kind] = [united[: len(names)]]
     with ThreadPoolExecutor(workers) as pool:  # the reduce kernels release the GIL
         for (kind, _), result in zip(
             jobs, pool.map(lambda job: reduce_slices(*job), jobs), strict=True
