@@ -15,6 +15,7 @@ from numba import njit
 from footfall._prefetch import prefetch
 
 __all__ = [
+    "LOW32",
     "ROW_BLOCK",
     "ZONE_CACHE",
     "SPARE_BYTES",
@@ -40,7 +41,8 @@ __all__ = [
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xD6E8FEB86659FD93)
-_LOW32 = np.int64(0xFFFFFFFF)
+#: A visit key's zone row is ``key & LOW32``, its UTC hour ``key >> 32``.
+LOW32 = np.int64(0xFFFFFFFF)
 #: Entries of the map's per-zone cache of the last zone-hour group (zone row modulo).
 ZONE_CACHE = 1 << 12
 
@@ -218,7 +220,7 @@ def group_runs(gkey, gpings, n, listed, m, h0, d0):  # pragma: no cover - numba
         key = gkey[g]
         if (key >> 32) != 0:
             vg[a] = g
-            visit_key[a] = (((key & _LOW32) + h0) << 32) | ((key >> 32) - 1)
+            visit_key[a] = (((key & LOW32) + h0) << 32) | ((key >> 32) - 1)
             a += 1
         else:
             pg[b] = g

@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from footfall._tables import (
+    LOW32,
     ROW_BLOCK,
     group_runs,
     keep_tables,
@@ -111,7 +112,6 @@ RANGE_HOURS = 24 * 7
 RANGE_DAYS = 7
 # bump when the checkpoint layout or the kernel's meaning changes
 _CHECKPOINT_VERSION = 3
-_LOW32 = np.int64(0xFFFFFFFF)  # a visit key's zone row: key & _LOW32; its hour: key >> 32
 
 
 @dataclass(frozen=True)
@@ -440,16 +440,15 @@ def hourly_frame(
     tz: str,
 ) -> pd.DataFrame:
     """Assemble the hourly table (DESIGN §3) from visit keys, sorted by zone and hour."""
-    zone_row = key & _LOW32
     order = np.argsort(key, kind="stable")  # by hour, then zone (a no-op when sorted)
-    order = order[np.argsort(zone_row[order].astype(_row_dtype(len(zone_ids))), kind="stable")]
-    key = key[order]
-    seconds = (key >> 32) * 3600
+    zone_row = (key & LOW32)[order]
+    by_zone = np.argsort(zone_row.astype(_row_dtype(len(zone_ids))), kind="stable")
+    order, zone_row = order[by_zone], zone_row[by_zone]
     # Built in arrow, whose types read_hourly gives back; the columns stay apart.
     table = pa.table(
         {
-            "zone_id": pa.array(list(zone_ids), pa.string()).take(pa.array(key & _LOW32)),
-            "hour": pa.array(seconds * 1_000_000_000, pa.timestamp("ns", tz=tz)),
+            "zone_id": pa.array(list(zone_ids), pa.string()).take(pa.array(zone_row)),
+            "hour": pa.array((key[order] >> 32) * 3_600_000_000_000, pa.timestamp("ns", tz=tz)),
             "passages": pa.array(passages[order].astype(np.int64, copy=False)),
             "pings": pa.array(pings[order].astype(np.int64, copy=False)),
         }
