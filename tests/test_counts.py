@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import footfall as ff
 from footfall.counts import window_coverage
 from footfall.errors import InputError
-from footfall.hourly import attach_panel
+from footfall.tables import attach_panel
 
 TZ = "Europe/Paris"
 

@@ -26,9 +26,9 @@ from common import rewrite_checkpoint
 from footfall.cli import cli
 from footfall.dask_engine import local_cluster
 from footfall.errors import InputError
-from footfall.hourly import read_hourly, read_panel
 from footfall.manifest import beside, read_manifest
 from footfall.simulation import simulate
+from footfall.tables import read_hourly, read_panel
 from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet
 

@@ -10,8 +10,8 @@ import shapely
 
 import footfall as ff
 from footfall.errors import InputError
-from footfall.hourly import attach_panel
 from footfall.ranking import COLUMNS, seasonality
+from footfall.tables import attach_panel
 
 TZ = "Europe/Paris"
 DAYS = pd.date_range("2020-01-01", "2020-04-30", freq="D")

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 import footfall as ff
 from footfall.cli import cli
 from footfall.errors import InputError
-from footfall.hourly import attach_panel
 from footfall.manifest import beside
+from footfall.tables import attach_panel
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Europe/Paris"

@@ -36,8 +36,8 @@ _LAZY: dict[str, str] = {
     # ingest, hourly
     "read_pings": "footfall.ingest",
     "count_passages": "footfall.hourly",
-    "read_hourly": "footfall.hourly",
-    "read_panel": "footfall.hourly",
+    "read_hourly": "footfall.tables",
+    "read_panel": "footfall.tables",
     # simulation
     "simulate": "footfall.simulation",
     # counts

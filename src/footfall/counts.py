@@ -306,7 +306,7 @@ def _panel_of(
     hourly: pd.DataFrame, panel: pd.DataFrame | None, *, required: bool
 ) -> pd.DataFrame | None:
     if panel is None and "panel" in hourly.attrs:
-        from footfall.hourly import read_panel
+        from footfall.tables import read_panel
 
         panel = read_panel(hourly)
     if panel is None and required:

@@ -497,7 +497,7 @@ def _regions(table: pd.DataFrame) -> pd.DataFrame:
 def _read_hourly(hourly: pd.DataFrame | str | Path) -> pd.DataFrame:
     if isinstance(hourly, pd.DataFrame):
         return hourly
-    from footfall.hourly import read_hourly
+    from footfall.tables import read_hourly
 
     return read_hourly(hourly)
 

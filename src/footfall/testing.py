@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from footfall.hourly import read_panel
+from footfall.tables import read_panel
 
 __all__ = ["assert_hourly_equal"]
 

@@ -30,8 +30,8 @@ def rank(
     hourly: Path, zones_path: Path, out: Path, markdown: Path | None, quiet: bool, **options
 ) -> None:
     """Rank the town centres of HOURLY (its panel read beside it): the palmarès."""
-    from footfall.hourly import read_hourly
     from footfall.ranking import palmares
+    from footfall.tables import read_hourly
 
     table = read_hourly(hourly)
     result = palmares(table, zones_path, **palmares_kwargs(options))

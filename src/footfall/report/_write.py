@@ -101,14 +101,14 @@ def write_report(
     zones = zones if isinstance(zones, ZoneSet) else read_zones(zones)
     inputs = []
     if not isinstance(hourly, pd.DataFrame):
-        from footfall.hourly import read_hourly
+        from footfall.tables import read_hourly
 
         path = Path(hourly)
         hourly = read_hourly(path)
         inputs.append(file_record(path))
     if kwargs.get("panel") is not None:
         # The raw counts behind suppression need the same coverage as the palmarès.
-        from footfall.hourly import attach_panel
+        from footfall.tables import attach_panel
 
         hourly = attach_panel(hourly.copy(deep=False), kwargs["panel"])
 
