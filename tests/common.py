@@ -71,7 +71,7 @@ def rewrite_checkpoint(path: Path, change: Callable[[Any], None]) -> None:
     Tests use it to prove that a resumed run reuses a checkpoint instead of mapping its
     fragment again.
     """
-    from footfall.hourly import _read_meta, _save_partial, load_partial
+    from footfall.count._checkpoint import _read_meta, _save_partial, load_partial
 
     meta = _read_meta(path)
     part = load_partial(path)

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import footfall as ff
 from common import rewrite_checkpoint
 from footfall.cli import cli
-from footfall.hourly import load_partial
+from footfall.count import load_partial
 from footfall.simulation import simulate
 from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet
@@ -214,7 +214,7 @@ def test_progress_bar_and_csv_input(sim, tmp_path, capsys):
 
 
 def test_bench_end_to_end_checks_the_planted_passages(tmp_path):
-    from footfall.hourly import bench_end_to_end
+    from footfall.bench.e2e import bench_end_to_end
 
     zones = ZoneSet(small_zones().gdf.iloc[:2])
     r = bench_end_to_end(zones, days=1, devices=300, scale=0.3, workdir=tmp_path, workers=1)

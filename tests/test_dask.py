@@ -24,7 +24,7 @@ from distributed import Client
 import footfall as ff
 from common import rewrite_checkpoint
 from footfall.cli import cli
-from footfall.dask_engine import local_cluster
+from footfall.count.engines.dask import local_cluster
 from footfall.errors import InputError
 from footfall.manifest import beside, read_manifest
 from footfall.simulation import simulate
@@ -209,7 +209,8 @@ def test_killed_dask_run_resumes(client, pings, zones, zone_file, tmp_path):
 
 def test_a_fragment_mapped_twice_keeps_one_checkpoint(zones, tmp_path):
     """A task of a killed client, or one Dask ran twice, may finish after the new run's."""
-    from footfall.hourly import CountSpec, _save_partial, map_batch
+    from footfall.count import CountSpec, map_batch
+    from footfall.count._checkpoint import _save_partial
 
     pings = pa.table({"device_id": [1, 2, 1], "timestamp": [1_600_000_000] * 3,
                       "lat": [45.0, 0.0, 45.0], "lon": [4.0, 0.0, 4.0]})  # fmt: skip

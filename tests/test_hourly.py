@@ -15,10 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import footfall as ff
-from footfall.hourly import (
+from footfall.count import (
     CountSpec,
-    _save_partial,
-    _unite,
     assemble,
     map_batch,
     merge_partials,
@@ -26,6 +24,8 @@ from footfall.hourly import (
     reduce_partials,
     reduce_slices,
 )
+from footfall.count._checkpoint import _save_partial
+from footfall.count._reduce import _unite
 from footfall.ingest import REASONS
 from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet

@@ -35,7 +35,7 @@ _LAZY: dict[str, str] = {
     "ZoneIndex": "footfall.index",
     # ingest, hourly
     "read_pings": "footfall.ingest",
-    "count_passages": "footfall.hourly",
+    "count_passages": "footfall.count",
     "read_hourly": "footfall.tables",
     "read_panel": "footfall.tables",
     # simulation
@@ -103,6 +103,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from footfall.count import count_passages
     from footfall.counts import (
         daily_passages,
         monthly_passages,
@@ -110,12 +111,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         normalise,
         resilience,
     )
-    from footfall.hourly import count_passages, read_hourly, read_panel
     from footfall.index import ZoneIndex
     from footfall.ingest import read_pings
     from footfall.ranking import Palmares, eligibility, palmares, rank
     from footfall.report import write_report
     from footfall.simulate import simulate
+    from footfall.tables import read_hourly, read_panel
     from footfall.zones import (
         ZoneSet,
         build_zones,

@@ -91,7 +91,7 @@ def count(
 
     Interrupted, the same command resumes from its checkpoints.
     """
-    from footfall.hourly import count_passages
+    from footfall.count import count_passages
     from footfall.ingest import Columns
 
     hourly = count_passages(

@@ -57,7 +57,7 @@ def run_demo(
     from rich.console import Console
 
     from footfall.cli.rank import show_palmares
-    from footfall.hourly import count_passages
+    from footfall.count import count_passages
     from footfall.index import ZoneIndex
     from footfall.ranking import palmares
     from footfall.report import write_report

@@ -1,18 +1,28 @@
 """The count's compiled hash tables: the map's groups and pairs, the reduce's union.
 
-Numba kernels on plain arrays, used by :mod:`footfall.hourly` (kept in one file:
-numba's cache checks only a cached function's own file, so a kernel and the inline
-helpers it compiles in must live together).
+Numba kernels on plain arrays, and :class:`_Tally`, which owns the map's tables and
+their state between batches (the rest of the count sees only a :class:`Partial`).
+
+Keep every kernel and the inline helpers it calls in this one file: numba's on-disk
+cache (``cache=True``) checks only the cached function's own source file, so a helper
+moved to another module and edited there would leave stale compiled code in the cache.
+The state slots (:data:`GROUPS` ...) are module constants for the same reason: numba
+freezes them into the compiled code.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from numba import njit
 
 from footfall._prefetch import prefetch
+from footfall.count._partial import Partial
+from footfall.count._spec import CountSpec
+from footfall.ingest import REASONS, Quarantine, quarantine_rows, to_ping_batch, validate
 
 __all__ = [
     "LOW32",
@@ -26,7 +36,24 @@ __all__ = [
     "rehash_groups",
     "group_runs",
     "union",
+    "_Tally",
 ]
+
+# Slots of the map kernel's ``state`` array (int64), kept between batches by _Tally.
+#: groups in the group table
+GROUPS = 0
+#: pairs listed
+PAIRS = 1
+#: hash shift of the group table, and of the pair table (64 - log2 of their slots)
+GROUP_SHIFT = 2
+PAIR_SHIFT = 3
+#: rows in a zone, rows outside every zone
+IN_ZONE = 4
+OUTSIDE = 5
+#: rows of the current batch listed in ``bad`` (quarantined)
+BAD = 6
+#: rows by reason code: ``state[BY_REASON + r]`` (code 0: valid)
+BY_REASON = 7
 
 # The map keeps, per fragment and across its batches, a table of *groups* (a zone-hour
 # or a local day -> a dense group number, and the group's rows) and a table of
@@ -49,17 +76,17 @@ ZONE_CACHE = 1 << 12
 
 @njit(inline="always")
 def _group_of(key, gslot, gkey, gpings, state):  # pragma: no cover - numba
-    """Dense number of group `key`, added if new (state[0]: groups, state[2]: shift)."""
+    """Dense number of group `key`, added if new (state slots GROUPS, GROUP_SHIFT)."""
     mask = len(gslot) - 1
-    h = np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(state[2]))
+    h = np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(state[GROUP_SHIFT]))
     while True:
         g = gslot[h] - 1
         if g < 0:
-            g = state[0]
+            g = state[GROUPS]
             gslot[h] = g + 1
             gkey[g] = key
             gpings[g] = 0
-            state[0] = g + 1
+            state[GROUPS] = g + 1
             return g
         if gkey[g] == key:
             return g
@@ -73,19 +100,19 @@ def _pair_slot(tag, device, shift):  # pragma: no cover - numba
 
 @njit(inline="always")
 def _add_pair(g, device, slots, listed, state):  # pragma: no cover - numba
-    """Insert (group, device) unless present (state[1]: pairs, state[3]: shift)."""
+    """Insert (group, device) unless present (state slots PAIRS, PAIR_SHIFT)."""
     mask = (len(slots) >> 1) - 1
     tag = np.uint64(g + 1)
-    h = _pair_slot(tag, device, state[3])
+    h = _pair_slot(tag, device, state[PAIR_SHIFT])
     while True:
         t = slots[2 * h + 1]
         if t == 0:
             slots[2 * h] = device
             slots[2 * h + 1] = tag
-            k = state[1]
+            k = state[PAIRS]
             listed[2 * k] = device
             listed[2 * k + 1] = tag
-            state[1] = k + 1
+            state[PAIRS] = k + 1
             return
         if t == tag and slots[2 * h] == device:
             return
@@ -132,15 +159,18 @@ def tally_rows(
     last_day, day_group = np.int64(-1), np.int64(0)
     for b0 in range(i0, n, ROW_BLOCK):
         # room for every row of the block to add two groups and two pairs
-        if state[0] + 2 * ROW_BLOCK > len(gkey) or state[1] + 2 * ROW_BLOCK > len(listed) >> 1:
+        if (
+            state[GROUPS] + 2 * ROW_BLOCK > len(gkey)
+            or state[PAIRS] + 2 * ROW_BLOCK > len(listed) >> 1
+        ):
             return b0
         m = 0
         for i in range(b0, min(b0 + ROW_BLOCK, n)):
             r = reason[i]
-            state[7 + r] += 1
+            state[BY_REASON + r] += 1
             if r != 0:  # quarantined
-                bad[state[6]] = i
-                state[6] += 1
+                bad[state[BAD]] = i
+                state[BAD] += 1
                 continue
             hour = t[i] // 3600
             hr = hour - h0
@@ -160,11 +190,11 @@ def tally_rows(
                     zcache[c] = key
                     zcache[c + 1] = g
                 gpings[g] += 1
-                state[4] += 1
-                prefetch(slots, 2 * _pair_slot(np.uint64(g + 1), device[i], state[3]))
+                state[IN_ZONE] += 1
+                prefetch(slots, 2 * _pair_slot(np.uint64(g + 1), device[i], state[PAIR_SHIFT]))
             else:
-                state[5] += 1
-            prefetch(slots, 2 * _pair_slot(np.uint64(day_group + 1), device[i], state[3]))
+                state[OUTSIDE] += 1
+            prefetch(slots, 2 * _pair_slot(np.uint64(day_group + 1), device[i], state[PAIR_SHIFT]))
             visit[m], panel[m], rows[m] = g, day_group, i
             m += 1
         for k in range(m):
@@ -369,3 +399,86 @@ def tables(bits: int) -> dict[str, np.ndarray]:
         "zcache": np.full(2 * ZONE_CACHE, -1, np.int64),
         "bad": np.empty(0, np.int64),  # the quarantined rows of a batch
     }
+
+
+# ---------------------------------------------------------------------------------------
+# the map's tables for one fragment
+
+
+class _Tally:
+    """The map's tables for one fragment (or one batch): rows in, a :class:`Partial` out."""
+
+    def __init__(self, spec: CountSpec, rows: int = 1 << 16) -> None:
+        self.spec = spec
+        self.h0, self.off = spec.offsets
+        self.d0 = self.h0 // 24 - 2  # below every local day of the window
+        # 1.5 to 3 pair slots per row at first: most fragments never grow their table
+        self.t = tables(max(12, int(rows + rows // 2).bit_length()))
+        shifts = [
+            64 - int(len(self.t[k]) // w - 1).bit_length() for k, w in (("gslot", 1), ("slots", 2))
+        ]
+        self.state = np.zeros(BY_REASON + len(REASONS) + 1, np.int64)
+        self.state[GROUP_SHIFT], self.state[PAIR_SHIFT] = shifts
+        self.rows_read = 0
+        self.quarantine: list[Quarantine] = []
+
+    def add(
+        self, batch: pa.RecordBatch | pa.Table, assigner: Any, source: str = "", row0: int = 0
+    ) -> None:
+        """Validate, assign and add a batch of input rows."""
+        pings = to_ping_batch(batch, self.spec.columns, source)
+        reason = validate(pings, self.spec.seconds)
+        zone = np.asarray(assigner.assign(pings.lon, pings.lat), dtype=np.int32)
+        i, n, t = 0, len(pings), self.t
+        if len(t["bad"]) < n:
+            t["bad"] = np.empty(n, np.int64)
+        self.state[BAD] = 0
+        while True:
+            i = tally_rows(reason, pings.device, pings.t, zone, self.off, self.h0, self.d0, i,
+                           t["gslot"], t["gkey"], t["gpings"], t["zcache"], t["slots"],
+                           t["listed"], t["bad"], self.state)  # fmt: skip
+            if i == n:
+                break
+            self._grow()
+        self.rows_read += n
+        if self.state[BAD]:
+            rows = t["bad"][: self.state[BAD]].copy()
+            self.quarantine.append(quarantine_rows(pings, reason, source, row0, rows))
+
+    def _grow(self) -> None:
+        """Double whichever table is nearly half full (rehashing it)."""
+        state, t = self.state, self.t
+        if state[PAIRS] + 2 * ROW_BLOCK > len(t["listed"]) >> 1:
+            state[PAIR_SHIFT] -= 1
+            t["slots"] = np.zeros(2 * len(t["slots"]), np.uint64)
+            rehash_pairs(t["listed"], state[PAIRS], t["slots"], state[PAIR_SHIFT])
+            listed = np.empty(2 * len(t["listed"]), np.uint64)
+            listed[: 2 * state[PAIRS]] = t["listed"][: 2 * state[PAIRS]]
+            t["listed"] = listed
+        if state[GROUPS] + 2 * ROW_BLOCK > len(t["gkey"]):
+            n = int(state[GROUPS])
+            state[GROUP_SHIFT] -= 1
+            t["gslot"] = np.zeros(2 * len(t["gslot"]), np.int64)
+            rehash_groups(t["gkey"], n, t["gslot"], state[GROUP_SHIFT])
+            for name in ("gkey", "gpings"):
+                grown = np.empty(2 * len(t[name]), np.int64)
+                grown[:n] = t[name][:n]
+                t[name] = grown
+
+    def partial(self) -> Partial:
+        """Return the exact counts of the rows added, with their device sets (once)."""
+        t = self.t
+        state = self.state
+        arrays = group_runs(t["gkey"], t["gpings"], state[GROUPS], t["listed"], state[PAIRS],
+                            self.h0, self.d0)  # fmt: skip
+        keep_tables(t)
+        self.t = {}
+        acc = {
+            "rows_read": self.rows_read,
+            "rows_in_zone": int(self.state[IN_ZONE]),
+            "rows_outside": int(self.state[OUTSIDE]),
+            "quarantined": {
+                r: int(c) for r, c in zip(REASONS, self.state[BY_REASON + 1 :], strict=True)
+            },
+        }
+        return Partial(*arrays, acc, Quarantine.concat(self.quarantine))

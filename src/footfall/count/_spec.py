@@ -1,0 +1,90 @@
+"""What a count depends on besides its inputs and zones: :class:`CountSpec`, UTC offsets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from footfall.errors import InputError
+from footfall.ingest import DEFAULT_WINDOW, Columns, window_seconds
+
+__all__ = ["CountSpec"]
+
+
+@dataclass(frozen=True)
+class CountSpec:
+    """What a count depends on, besides the inputs and the zones (picklable).
+
+    Parameters
+    ----------
+    columns : Columns
+        Input column names.
+    tz : str
+        IANA time zone of the local hours and days; its UTC offsets must be whole hours.
+    window : (str, str)
+        Plausible UTC timestamps ``[start, end)``; others are quarantined.
+    """
+
+    columns: Columns = field(default_factory=Columns)
+    tz: str = "Europe/Paris"
+    window: tuple[str, str] = DEFAULT_WINDOW
+
+    def params(self) -> dict[str, Any]:
+        """Return the parameters as a JSON-ready dict (manifest and checkpoint key)."""
+        return {"columns": asdict(self.columns), "tz": self.tz, "window": list(self.window)}
+
+    @cached_property
+    def seconds(self) -> tuple[int, int]:
+        """The window as UTC epoch seconds."""
+        return window_seconds(self.window)
+
+    @cached_property
+    def offsets(self) -> tuple[int, np.ndarray]:
+        """``(h0, off)``: ``off[h - h0]`` is the UTC offset, in hours, of UTC hour ``h``."""
+        h0, h1 = self.seconds[0] // 3600, -(-self.seconds[1] // 3600)
+        if h0 < 0:
+            raise InputError(f"time window {self.window!r}: it starts before 1970")
+        try:
+            off = _utc_offsets(self.tz, h0, h1)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pytz/zoneinfo raise various types
+            raise InputError(f"time zone {self.tz!r} is unknown ({exc})") from exc
+        return int(h0), off
+
+
+def _utc_offsets(tz: str, h0: int, h1: int) -> np.ndarray:
+    """UTC offset in whole hours (int8) of each UTC hour ``h0 .. h1 - 1`` in `tz`.
+
+    Offsets are looked up once a day, then hour by hour only in the days where they
+    change (a time zone's offset changes a few times a year): ~1 ms for the default
+    window of 45 years instead of ~25 ms for all its 394,000 hours.
+
+    Raises
+    ------
+    InputError
+        When an offset is not a whole number of hours.
+    """
+
+    def offset(hours: np.ndarray) -> np.ndarray:
+        utc = pd.DatetimeIndex(hours * 3_600_000_000_000, tz="UTC")
+        local = utc.tz_convert(tz).tz_localize(None)
+        seconds = (local - utc.tz_localize(None)).total_seconds().to_numpy()
+        if np.any(seconds % 3600):
+            raise InputError(
+                f"time zone {tz!r} has UTC offsets that are not whole hours; "
+                "local hours would not be UTC hours"
+            )
+        return (seconds // 3600).astype(np.int8)
+
+    d0, d1 = h0 // 24, -(-h1 // 24)
+    daily = offset(np.arange(d0, d1 + 1, dtype=np.int64) * 24)
+    off = np.repeat(daily[:-1], 24)
+    changed = np.flatnonzero(daily[1:] != daily[:-1])  # days with a change within them
+    at = (changed[:, None] * 24 + np.arange(24)).ravel()
+    off[at] = offset(24 * d0 + at)
+    return off[h0 - 24 * d0 : h1 - 24 * d0]
