@@ -1,6 +1,6 @@
 """footfall: how busy town centres are, from mobile location pings.
 
-The chain is zones -> index -> ingest -> hourly -> counts -> ranking -> report.
+The chain is zones -> index -> ingest -> count -> tables -> indicators -> ranking -> report.
 The public API is flat::
 
     import footfall as ff
@@ -40,12 +40,12 @@ _LAZY: dict[str, str] = {
     "read_panel": "footfall.tables",
     # simulation
     "simulate": "footfall.simulation",
-    # counts
-    "normalise": "footfall.counts",
-    "daily_passages": "footfall.counts",
-    "monthly_passages": "footfall.counts",
-    "monthly_series": "footfall.counts",
-    "resilience": "footfall.counts",
+    # indicators
+    "normalise": "footfall.indicators",
+    "daily_passages": "footfall.indicators",
+    "monthly_passages": "footfall.indicators",
+    "monthly_series": "footfall.indicators",
+    "resilience": "footfall.indicators",
     # ranking
     "rank": "footfall.ranking",
     "eligibility": "footfall.ranking",
@@ -104,18 +104,18 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from footfall.count import count_passages
-    from footfall.counts import (
+    from footfall.index import ZoneIndex
+    from footfall.indicators import (
         daily_passages,
         monthly_passages,
         monthly_series,
         normalise,
         resilience,
     )
-    from footfall.index import ZoneIndex
     from footfall.ingest import read_pings
     from footfall.ranking import Palmares, eligibility, palmares, rank
     from footfall.report import write_report
-    from footfall.simulate import simulate
+    from footfall.simulation import simulate
     from footfall.tables import read_hourly, read_panel
     from footfall.zones import (
         ZoneSet,

@@ -11,7 +11,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from footfall.counts import (
+from footfall.errors import InputError
+from footfall.indicators import (
     BASELINE,
     CRISIS,
     PERIOD,
@@ -21,7 +22,6 @@ from footfall.counts import (
     resilience,
     window_coverage,
 )
-from footfall.errors import InputError
 from footfall.manifest import atomic_path, beside, file_record, make_manifest, write_manifest
 from footfall.zones import ZoneSet, read_zones
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import click
 
 from footfall.cli.options import quiet_option, zones_option
+from footfall.count.engines import ENGINES
+from footfall.ingest import DEFAULT_WINDOW, Columns
+
+_COLUMNS = Columns()
 
 __all__ = ["count"]
 
@@ -22,25 +26,25 @@ __all__ = ["count"]
     help="Hourly table (Parquet); panel, quarantine and manifest go beside it.",
 )
 @click.option("--tz", default="Europe/Paris", show_default=True, help="Time zone of local hours.")
-@click.option("--device-col", default="device_id", show_default=True)
-@click.option("--time-col", default="timestamp", show_default=True)
-@click.option("--lat-col", default="lat", show_default=True)
-@click.option("--lon-col", default="lon", show_default=True)
+@click.option("--device-col", default=_COLUMNS.device, show_default=True)
+@click.option("--time-col", default=_COLUMNS.time, show_default=True)
+@click.option("--lat-col", default=_COLUMNS.lat, show_default=True)
+@click.option("--lon-col", default=_COLUMNS.lon, show_default=True)
 @click.option(
     "--accuracy-col",
-    default="accuracy_m",
+    default=_COLUMNS.accuracy,
     show_default=True,
     help="Optional column; used when present.",
 )
 @click.option(
     "--since",
-    default="2005-01-01",
+    default=DEFAULT_WINDOW[0],
     show_default=True,
     help="Earliest plausible timestamp (UTC); older rows are quarantined.",
 )
 @click.option(
     "--until",
-    default="2050-01-01",
+    default=DEFAULT_WINDOW[1],
     show_default=True,
     help="End of plausible timestamps (UTC, excluded).",
 )
@@ -51,8 +55,8 @@ __all__ = ["count"]
 )
 @click.option(
     "--engine",
-    type=click.Choice(["local", "dask"]),
-    default="local",
+    type=click.Choice(ENGINES),
+    default=ENGINES[0],
     show_default=True,
     help="local: threads on this machine; dask: a Dask cluster (same result).",
 )
@@ -92,7 +96,6 @@ def count(
     Interrupted, the same command resumes from its checkpoints.
     """
     from footfall.count import count_passages
-    from footfall.ingest import Columns
 
     hourly = count_passages(
         list(pings),

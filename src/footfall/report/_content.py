@@ -12,8 +12,8 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import Normalize, to_hex
 
-from footfall.counts import daily_passages, monthly_passages
 from footfall.errors import InputError
+from footfall.indicators import daily_passages, monthly_passages
 from footfall.manifest import HASH
 from footfall.ranking import Palmares
 from footfall.zones import ZoneSet

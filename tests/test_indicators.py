@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import footfall as ff
-from footfall.counts import window_coverage
 from footfall.errors import InputError
+from footfall.indicators import window_coverage
 from footfall.tables import attach_panel
 
 TZ = "Europe/Paris"
