@@ -75,7 +75,7 @@ def test_normalise_reference_and_expansion(hourly):
     out = ff.normalise(hourly, reference=60, expand=2.5)
     assert out["normalised"].iloc[0] == pytest.approx(2 * 60 / 10 * 2.5)
     pop = ff.normalise(hourly, baseline=BASE, expand="population")
-    assert pop["normalised"].iloc[0] == pytest.approx(2 * ff.counts.FRANCE_POPULATION / 10)
+    assert pop["normalised"].iloc[0] == pytest.approx(2 * ff.indicators.FRANCE_POPULATION / 10)
 
 
 def test_normalise_needs_a_panel(hourly):
