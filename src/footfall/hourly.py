@@ -32,7 +32,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from footfall._keyed import new_secret
 from footfall._tables import (
     LOW32,
     ROW_BLOCK,
@@ -65,6 +66,7 @@ from footfall.ingest import (
     iter_batches,
     list_fragments,
     quarantine_rows,
+    run_secret,
     to_ping_batch,
     validate,
     window_seconds,
@@ -111,7 +113,7 @@ _BAD_FILE = (OSError, pa.ArrowException, UnicodeDecodeError, csv.Error)
 RANGE_HOURS = 24 * 7
 RANGE_DAYS = 7
 # bump when the checkpoint layout or the kernel's meaning changes
-_CHECKPOINT_VERSION = 3
+_CHECKPOINT_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -126,15 +128,22 @@ class CountSpec:
         IANA time zone of the local hours and days; its UTC offsets must be whole hours.
     window : (str, str)
         Plausible UTC timestamps ``[start, end)``; others are quarantined.
+    max_accuracy : float, optional
+        Pings with an accuracy above it (metres) are quarantined (``low_accuracy``).
+    secret : bytes
+        Key of the device pseudonyms (drawn at random by default); never in `params`.
     """
 
     columns: Columns = field(default_factory=Columns)
     tz: str = "Europe/Paris"
     window: tuple[str, str] = DEFAULT_WINDOW
+    max_accuracy: float | None = None
+    secret: bytes = field(default_factory=new_secret, repr=False, compare=False)
 
     def params(self) -> dict[str, Any]:
         """Return the parameters as a JSON-ready dict (manifest and checkpoint key)."""
-        return {"columns": asdict(self.columns), "tz": self.tz, "window": list(self.window)}
+        return {"columns": asdict(self.columns), "tz": self.tz, "window": list(self.window),
+                "max_accuracy": self.max_accuracy}  # fmt: skip
 
     @cached_property
     def seconds(self) -> tuple[int, int]:
@@ -283,8 +292,8 @@ class _Tally:
         self, batch: pa.RecordBatch | pa.Table, assigner: Any, source: str = "", row0: int = 0
     ) -> None:
         """Validate, assign and add a batch of input rows."""
-        pings = to_ping_batch(batch, self.spec.columns, source)
-        reason = validate(pings, self.spec.seconds)
+        pings = to_ping_batch(batch, self.spec.columns, source, secret=self.spec.secret)
+        reason = validate(pings, self.spec.seconds, self.spec.max_accuracy)
         zone = np.asarray(assigner.assign(pings.lon, pings.lat), dtype=np.int32)
         i, n, t = 0, len(pings), self.t
         if len(t["bad"]) < n:
@@ -897,10 +906,7 @@ def map_fragment(
 
 
 def _dataframe_fragment(df: pd.DataFrame, spec: CountSpec) -> pa.Table:
-    missing = [c for c in spec.columns.required if c not in df.columns]
-    if missing:
-        raise InputError(f"pings DataFrame: no column {missing[0]!r} (columns: {list(df.columns)})")
-    names = [*spec.columns.required, *[c for c in [spec.columns.accuracy] if c in df.columns]]
+    names = spec.columns.resolve(list(df.columns), "pings DataFrame").names
     return pa.Table.from_pandas(df[names], preserve_index=False)
 
 
@@ -912,6 +918,7 @@ def count_passages(
     out: str | os.PathLike | None = None,
     columns: Columns | dict[str, str] | None = None,
     window: tuple[str, str] = DEFAULT_WINDOW,
+    max_accuracy: float | None = None,
     engine: Literal["local", "dask"] = "local",
     client: Any = None,
     index: Any = None,
@@ -936,9 +943,13 @@ def count_passages(
         `out`, finished fragments are checkpointed in ``<name>.checkpoints/`` and an
         interrupted run resumes; checkpoints are removed after success.
     columns : Columns or dict, optional
-        Input column names, e.g. ``{"device": "uid", "time": "ts"}``.
+        Input column names, e.g. ``{"device": "uid", "time": "ts"}``; names not given
+        are found among the usual vendor names (:data:`footfall.ingest.KNOWN_NAMES`).
     window : (str, str)
         Plausible UTC timestamps; rows outside are quarantined.
+    max_accuracy : float, optional
+        Quarantine pings whose accuracy is above it, in metres (``low_accuracy``).
+        Default: no filter (see :func:`footfall.ingest.validate`).
     engine : {"local", "dask"}
         ``"local"``: threads on this machine. ``"dask"``: Dask workers read, map and
         reduce (see :class:`footfall.dask_engine.DaskEngine`); same result.
@@ -970,10 +981,10 @@ def count_passages(
 
     Notes
     -----
-    ``passages`` counts distinct devices in a zone-hour, exactly: devices are keyed
-    by 64-bit values (integer ids by a bijection, so exactly; text ids by a 64-bit
-    hash, so two of ``n`` devices share a key with probability about
-    ``n**2 / 2**65``, 3e-8 for a million devices). Exact duplicate rows add pings,
+    ``passages`` counts distinct devices in a zone-hour: devices are keyed by a
+    keyed 64-bit hash with a secret per run (:mod:`footfall._keyed`; ``12345`` and
+    ``"12345"`` are one device), so two of ``n`` devices share a key with probability
+    about ``n**2 / 2**65``, 3e-8 for a million devices. Exact duplicate rows add pings,
     not passages. Device identifiers are never written; checkpoints hold the keys
     only while a run is unfinished.
     """
@@ -981,9 +992,7 @@ def count_passages(
 
     if engine not in _ENGINES:
         raise InputError(f"`engine` was {engine!r} but is expected to be in {_ENGINES}")
-    if isinstance(columns, dict):
-        columns = Columns(**columns)
-    spec = CountSpec(columns or Columns(), tz, tuple(window))
+    spec = CountSpec(Columns.of(columns), tz, tuple(window), max_accuracy)
     spec.offsets  # noqa: B018 - fail early on a bad tz or window
     if not isinstance(zones, ZoneSet):
         zones = read_zones(zones)
@@ -1065,6 +1074,7 @@ def _count_files(
         tmpdir = tempfile.TemporaryDirectory(prefix="footfall-count-", ignore_cleanup_errors=True)
     with tmpdir as wd:
         wd = Path(wd)
+        spec = replace(spec, secret=run_secret(wd))  # a resumed run keeps its device keys
         rows = [f.rows for f in fragments]
         total = None if any(r is None for r in rows) else sum(rows)
         with _Progress(progress, total, len(fragments)) as bar:
