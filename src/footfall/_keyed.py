@@ -12,7 +12,7 @@ before hashing, so that the integer ``12345`` (int64 or uint64 column) and the t
 ``"12345"`` (CSV ids are always text) are one device:
 
 - an integer ``v`` in ``[0, 2**64)`` is the 8-byte message ``v`` (little-endian); a
-  negative one the 9-byte message ``v`` (two's complement) + ``b"\\x00"`` (so that
+  negative one the 9-byte message ``v`` (two's complement) + a zero byte (so that
   ``-1`` and ``2**64 - 1`` stay apart); both under the *integer* key;
 - text is first stripped of leading and trailing ASCII whitespace (space, tab, CR,
   LF, VT, FF); empty or blank text is no identifier (``null_device``); text that is a
@@ -111,7 +111,7 @@ def _finish(v0, v1, v2, v3, b):  # pragma: no cover - numba
 
 @njit(inline="always")
 def _int_key(v, negative, k0, k1):  # pragma: no cover - numba
-    """SipHash-1-3 of the 8-byte message `v`, or of `v` + ``b"\\x00"`` when `negative`."""
+    """SipHash-1-3 of the 8-byte message `v`, or of `v` + a zero byte when `negative`."""
     v0, v1, v2, v3 = k0 ^ _C0, k1 ^ _C1, k0 ^ _C2, k1 ^ _C3
     v3 ^= v
     v0, v1, v2, v3 = _round(v0, v1, v2, v3)

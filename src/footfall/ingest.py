@@ -42,6 +42,7 @@ __all__ = [
     "PingBatch",
     "find_files",
     "list_fragments",
+    "file_columns",
     "iter_batches",
     "to_ping_batch",
     "validate",
@@ -136,9 +137,7 @@ class Columns:
             raise InputError(f"columns: expected a dict or Columns, not {type(value).__name__}")
         wrong = [k for k in value if k not in _FIELDS]
         if wrong:
-            raise InputError(
-                f"columns: unknown key {wrong[0]!r}; valid keys: {', '.join(_FIELDS)}"
-            )
+            raise InputError(f"columns: unknown key {wrong[0]!r}; valid keys: {', '.join(_FIELDS)}")
         return cls(**value)
 
     @property
@@ -341,10 +340,26 @@ def _digest(fs: Any, path: str) -> str:
 
 
 def _csv_header(fs: Any, path: str, delimiter: str = ",") -> list[str]:
-    """The column names of a CSV file (a UTF-8 byte-order mark is dropped, as pyarrow does)."""
+    """Return the column names of a CSV file (a UTF-8 BOM is dropped, as pyarrow does)."""
     with fs.open(path, "rb", compression="infer") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         return next(csv.reader(text, delimiter=delimiter), [])
+
+
+def file_columns(path: Path | str, columns: Columns | dict[str, str] | None = None) -> Columns:
+    """Return `columns` resolved on the header of one input file (reads the header only).
+
+    Raises
+    ------
+    InputError
+        As :meth:`Columns.resolve`.
+    """
+    fs, where = _filesystem(path)
+    if _file_format(path) == "csv":
+        header = _csv_header(fs, where, _delimiter(path))
+    else:
+        header = pq.ParquetFile(where, filesystem=fs).schema_arrow.names
+    return Columns.of(columns).resolve(header, str(path))
 
 
 def list_fragments(
@@ -550,7 +565,7 @@ _T_HUGE = 1 << 62
 
 @njit(inline="always")
 def _digits(data, p, e, n):  # pragma: no cover - numba
-    """The `n`-digit number at ``data[p:]`` (-1 when not `n` digits before `e`)."""
+    """Return the `n`-digit number at ``data[p:]`` (-1 when not `n` digits before `e`)."""
     if p + n > e:
         return -1
     v = 0

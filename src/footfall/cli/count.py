@@ -22,15 +22,20 @@ __all__ = ["count"]
     help="Hourly table (Parquet); panel, quarantine and manifest go beside it.",
 )
 @click.option("--tz", default="Europe/Paris", show_default=True, help="Time zone of local hours.")
-@click.option("--device-col", default="device_id", show_default=True)
-@click.option("--time-col", default="timestamp", show_default=True)
-@click.option("--lat-col", default="lat", show_default=True)
-@click.option("--lon-col", default="lon", show_default=True)
+@click.option("--device-col", help="Device id column [device_id, maid, ad_id, idfa, gaid…].")
+@click.option("--time-col", help="Time column [timestamp, utc_timestamp, ts, time, datetime].")
+@click.option("--lat-col", help="Latitude column [lat, latitude].")
+@click.option("--lon-col", help="Longitude column [lon, lng, long, longitude].")
 @click.option(
     "--accuracy-col",
-    default="accuracy_m",
-    show_default=True,
-    help="Optional column; used when present.",
+    help="Optional accuracy column, metres [accuracy_m, horizontal_accuracy, accuracy].",
+)
+@click.option(
+    "--max-accuracy",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="METRES",
+    help="Quarantine pings whose accuracy is above METRES (low_accuracy) [no filter].",
 )
 @click.option(
     "--since",
@@ -74,11 +79,12 @@ def count(
     zones_path: Path,
     out: Path,
     tz: str,
-    device_col: str,
-    time_col: str,
-    lat_col: str,
-    lon_col: str,
-    accuracy_col: str,
+    device_col: str | None,
+    time_col: str | None,
+    lat_col: str | None,
+    lon_col: str | None,
+    accuracy_col: str | None,
+    max_accuracy: float | None,
     since: str,
     until: str,
     skip_bad_files: bool,
@@ -92,15 +98,19 @@ def count(
     Interrupted, the same command resumes from its checkpoints.
     """
     from footfall.hourly import count_passages
-    from footfall.ingest import Columns
+    from footfall.ingest import Columns, file_columns, find_files
 
+    columns = Columns(device_col, time_col, lat_col, lon_col, accuracy_col)
+    if not quiet:  # the names chosen in the first file's header, in one line
+        click.echo(f"columns: {file_columns(find_files(list(pings))[0], columns).describe()}")
     hourly = count_passages(
         list(pings),
         zones_path,
         tz=tz,
         out=out,
-        columns=Columns(device_col, time_col, lat_col, lon_col, accuracy_col),
+        columns=columns,
         window=(since, until),
+        max_accuracy=max_accuracy,
         skip_bad_files=skip_bad_files,
         engine="dask" if scheduler else engine,
         client=scheduler,
