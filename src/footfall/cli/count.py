@@ -101,8 +101,6 @@ def count(
     from footfall.ingest import Columns, file_columns, find_files
 
     columns = Columns(device_col, time_col, lat_col, lon_col, accuracy_col)
-    if not quiet:  # the names chosen in the first file's header, in one line
-        click.echo(f"columns: {file_columns(find_files(list(pings))[0], columns).describe()}")
     hourly = count_passages(
         list(pings),
         zones_path,
@@ -119,6 +117,10 @@ def count(
     )
     if not quiet:
         manifest = hourly.attrs["manifest"]
+        skipped = {s["path"] for s in manifest["skipped_files"]}
+        read = [f for f in find_files(list(pings)) if str(f) not in skipped]
+        if read:  # the names chosen in the (first) file's header, in one line
+            click.echo(f"columns: {file_columns(read[0], columns).describe()}")
         acc = manifest["accounting"]
         reasons = ", ".join(f"{k} {v:,}" for k, v in acc["quarantined"].items() if v)
         click.echo(
