@@ -7,6 +7,7 @@ import csv
 import glob
 import io
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +22,27 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from numba import njit
 
+from footfall._keyed import (
+    derive_keys,
+    gather,
+    keys_bytes,
+    keys_int64,
+    keys_uint64,
+    new_secret,
+)
 from footfall.errors import InputError
 from footfall.manifest import file_digest
 
 __all__ = [
     "REASONS",
     "Columns",
+    "KNOWN_NAMES",
+    "run_secret",
     "Fragment",
     "PingBatch",
     "find_files",
     "list_fragments",
+    "file_columns",
     "iter_batches",
     "to_ping_batch",
     "validate",
@@ -52,6 +64,7 @@ REASONS: tuple[str, ...] = (
     "nan_coordinates",
     "out_of_range",
     "null_island",
+    "low_accuracy",
 )
 
 _REASON_NAMES = pa.array(REASONS, pa.string())
@@ -77,23 +90,125 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".tsv")
 _MS_THRESHOLD = 100_000_000_000
 
 
+#: Column names recognised without options (case-insensitive), per field of :class:`Columns`.
+KNOWN_NAMES: dict[str, tuple[str, ...]] = {
+    "device": ("device_id", "maid", "ad_id", "advertiser_id", "caid", "idfa", "gaid"),
+    "time": ("timestamp", "utc_timestamp", "ts", "time", "datetime"),
+    "lat": ("lat", "latitude"),
+    "lon": ("lon", "lng", "long", "longitude"),
+    "accuracy": ("accuracy_m", "horizontal_accuracy", "accuracy"),
+}
+_FIELDS = tuple(KNOWN_NAMES)
+_OPTIONS = {"device": "--device-col", "time": "--time-col", "lat": "--lat-col",
+            "lon": "--lon-col", "accuracy": "--accuracy-col"}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Columns:
     """Names of the ping columns in the input (DESIGN §3).
 
-    ``accuracy`` is optional: used when the input has that column.
+    A field left ``None`` is found in each file's header among the usual vendor names
+    (:data:`KNOWN_NAMES`, case-insensitive): e.g. ``maid``, ``utc_timestamp``,
+    ``latitude``, ``longitude``, ``horizontal_accuracy``. A name given explicitly
+    wins. ``accuracy`` is optional: used when the input has such a column.
+    :meth:`resolve` gives the names of one header.
     """
 
-    device: str = "device_id"
-    time: str = "timestamp"
-    lat: str = "lat"
-    lon: str = "lon"
-    accuracy: str = "accuracy_m"
+    device: str | None = None
+    time: str | None = None
+    lat: str | None = None
+    lon: str | None = None
+    accuracy: str | None = None
+
+    @classmethod
+    def of(cls, value: Columns | dict[str, str] | None) -> Columns:
+        """Return `value` as :class:`Columns` (``None``: every name found in the header).
+
+        Raises
+        ------
+        InputError
+            When a key of a dict is not a field (the message lists the valid keys).
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise InputError(f"columns: expected a dict or Columns, not {type(value).__name__}")
+        wrong = [k for k in value if k not in _FIELDS]
+        if wrong:
+            raise InputError(f"columns: unknown key {wrong[0]!r}; valid keys: {', '.join(_FIELDS)}")
+        return cls(**value)
 
     @property
     def required(self) -> tuple[str, ...]:
-        """The columns every input file must have."""
-        return (self.device, self.time, self.lat, self.lon)
+        """The device, time, lat and lon names (the default names where not given)."""
+        return (self.device or "device_id", self.time or "timestamp", self.lat or "lat",
+                self.lon or "lon")  # fmt: skip
+
+    def resolve(self, header: Sequence[str], where: str = "") -> Columns:
+        """Return the names of these columns in a file of column names `header`.
+
+        Explicit names must be in the header (exactly, else in another case, once);
+        others are looked up among :data:`KNOWN_NAMES`. ``accuracy`` is ``None`` in
+        the result when the header has no accuracy column.
+
+        Raises
+        ------
+        InputError
+            A required column is missing (the message lists the columns found), or two
+            columns of the header match one field (the message lists them).
+        """
+        header = [str(h) for h in header]
+        lower: dict[str, list[str]] = {}
+        for h in header:
+            lower.setdefault(h.strip().lower(), []).append(h)
+        taken = {getattr(self, f) for f in _FIELDS} - {None}
+        found: dict[str, str | None] = {}
+        prefix = f"{where}: " if where else ""
+        for name in _FIELDS:
+            given = getattr(self, name)
+            if given is not None:
+                match = [given] if given in header else lower.get(given.lower(), [])
+                candidates = match if len(match) == 1 else []
+                if len(match) > 1:
+                    raise InputError(
+                        f"{prefix}column {given!r} is ambiguous: {', '.join(map(repr, match))}"
+                    )
+            else:
+                candidates = [
+                    h for known in KNOWN_NAMES[name] for h in lower.get(known, []) if h not in taken
+                ]
+                if len(candidates) > 1:
+                    raise InputError(
+                        f"{prefix}several {name} columns: {', '.join(map(repr, candidates))}; "
+                        f"choose one with {_OPTIONS[name]} (columns={{{name!r}: ...}})"
+                    )
+            if not candidates:
+                if name == "accuracy" and given is None:
+                    found[name] = None
+                    continue
+                wanted = (
+                    f"column {given!r}"
+                    if given
+                    else f"{name} column (known names: {', '.join(KNOWN_NAMES[name])})"
+                )
+                raise InputError(
+                    f"{prefix}no {wanted} (columns: {', '.join(map(repr, header))}); "
+                    "map the names with --device-col/--time-col/--lat-col/--lon-col "
+                    "(columns={'device': ..., 'time': ..., 'lat': ..., 'lon': ...})"
+                )
+            found[name] = candidates[0]
+        return Columns(**found)
+
+    @property
+    def names(self) -> list[str]:
+        """The columns to read, once resolved: device, time, lat, lon (and accuracy)."""
+        return [*self.required, *([self.accuracy] if self.accuracy else [])]
+
+    def describe(self) -> str:
+        """One line naming each field's column, e.g. ``device=maid time=ts lat=lat …``."""
+        return " ".join(f"{f}={getattr(self, f) or '-'}" for f in _FIELDS)
 
 
 @dataclass(frozen=True)
@@ -101,7 +216,8 @@ class Fragment:
     """A unit of work: one CSV file, or a run of row groups of one Parquet file.
 
     ``row0`` is the row number (0-based, in the file) of the fragment's first row;
-    ``row_groups`` is ``None`` for a whole file; ``digest`` is the file's BLAKE3 hash.
+    ``row_groups`` is ``None`` for a whole file; ``digest`` is the file's BLAKE3 hash;
+    ``columns`` the file's column names (resolved, see :meth:`Columns.resolve`).
     """
 
     path: str
@@ -112,6 +228,7 @@ class Fragment:
     rows: int | None = None
     row_groups: tuple[int, ...] | None = None
     has_accuracy: bool = field(default=False, compare=False)
+    columns: Columns | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -124,10 +241,11 @@ class Fragment:
 class PingBatch:
     """Ping columns as numpy arrays, in input row order.
 
-    ``device`` holds 64-bit pseudonymous keys, never the identifiers: integer ids go
-    through a bijective mix (exact), text ids through a 64-bit hash. ``t_state`` is 0
-    for a parsed timestamp, 1 for a null, 2 for an unparseable one; ``t`` is UTC epoch
-    seconds (floor).
+    ``device`` holds 64-bit pseudonymous keys, never the identifiers: a keyed hash
+    (SipHash-1-3, a secret per run) of the canonical id, so that ``12345`` and
+    ``"12345"`` are one device (:mod:`footfall._keyed`); ``device_null`` marks null,
+    empty and blank ids. ``t_state`` is 0 for a parsed timestamp, 1 for a null or
+    blank one, 2 for an unparseable one; ``t`` is UTC epoch seconds (floor).
     """
 
     device: np.ndarray
@@ -211,24 +329,37 @@ def _file_format(path: str | os.PathLike) -> str:
     return "csv" if os.fspath(path).lower().endswith(_CSV_SUFFIXES) else "parquet"
 
 
+def _delimiter(path: str | os.PathLike) -> str:
+    """Tab for ``.tsv`` (and ``.tsv.gz``…), else comma."""
+    return "\t" if ".tsv" in os.fspath(path).lower().rsplit("/", 1)[-1] else ","
+
+
 def _digest(fs: Any, path: str) -> str:
     with fs.open(path, "rb") as f:
         return file_digest(f)
 
 
-def _missing(path: Path, names: Sequence[str], columns: Columns) -> None:
-    missing = [c for c in columns.required if c not in names]
-    if missing:
-        raise InputError(
-            f"{path}: no column {missing[0]!r} (columns: {', '.join(map(str, names))}); "
-            "map the names with --device-col/--time-col/--lat-col/--lon-col"
-        )
-
-
-def _csv_header(fs: Any, path: str) -> list[str]:
+def _csv_header(fs: Any, path: str, delimiter: str = ",") -> list[str]:
+    """Return the column names of a CSV file (a UTF-8 BOM is dropped, as pyarrow does)."""
     with fs.open(path, "rb", compression="infer") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        return next(csv.reader(text), [])
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        return next(csv.reader(text, delimiter=delimiter), [])
+
+
+def file_columns(path: Path | str, columns: Columns | dict[str, str] | None = None) -> Columns:
+    """Return `columns` resolved on the header of one input file (reads the header only).
+
+    Raises
+    ------
+    InputError
+        As :meth:`Columns.resolve`.
+    """
+    fs, where = _filesystem(path)
+    if _file_format(path) == "csv":
+        header = _csv_header(fs, where, _delimiter(path))
+    else:
+        header = pq.ParquetFile(where, filesystem=fs).schema_arrow.names
+    return Columns.of(columns).resolve(header, str(path))
 
 
 def list_fragments(
@@ -236,33 +367,55 @@ def list_fragments(
 ) -> list[Fragment]:
     """Split one input file (a path or an fsspec URL) into fragments of about `target_rows` rows.
 
+    The fragments carry the file's column names (`columns` resolved on its header).
+
     Raises
     ------
     InputError
-        When a required column is missing (the message names the file and column).
+        When a required column is missing (the message names the file and lists the
+        columns found) or a field matches two columns.
     OSError, pyarrow.ArrowException, UnicodeDecodeError
         When the file is unreadable or not Parquet/CSV (callers decide to stop or skip).
     """
+    columns = Columns.of(columns)
     fmt = _file_format(path)
     fs, where = _filesystem(path)
     size = fs.size(where)
     digest = _digest(fs, where)
     if fmt == "csv":
-        names = _csv_header(fs, where)
-        _missing(path, names, columns)
-        return [Fragment(str(path), fmt, size, digest, has_accuracy=columns.accuracy in names)]
+        cols = columns.resolve(_csv_header(fs, where, _delimiter(path)), str(path))
+        return [Fragment(str(path), fmt, size, digest, has_accuracy=bool(cols.accuracy),
+                         columns=cols)]  # fmt: skip
     meta = pq.ParquetFile(where, filesystem=fs).metadata
-    names = meta.schema.to_arrow_schema().names
-    _missing(path, names, columns)
-    has_acc = columns.accuracy in names
+    cols = columns.resolve(meta.schema.to_arrow_schema().names, str(path))
+    has_acc = bool(cols.accuracy)
     out, group, row0, rows = [], [], 0, 0
     for i in range(meta.num_row_groups):
         group.append(i)
         rows += meta.row_group(i).num_rows
         if rows >= target_rows or i == meta.num_row_groups - 1:
-            out.append(Fragment(str(path), fmt, size, digest, row0, rows, tuple(group), has_acc))
+            out.append(
+                Fragment(str(path), fmt, size, digest, row0, rows, tuple(group), has_acc, cols)
+            )
             group, row0, rows = [], row0 + rows, 0
-    return out or [Fragment(str(path), fmt, size, digest, 0, 0, None, has_acc)]
+    return out or [Fragment(str(path), fmt, size, digest, 0, 0, None, has_acc, cols)]
+
+
+def _dictionary_column(pf: pq.ParquetFile, name: str) -> bool:
+    """Whether Parquet stores text column `name` dictionary-encoded (its first row group)."""
+    field_type = pf.schema_arrow.field(name).type
+    if not (pa.types.is_string(field_type) or pa.types.is_large_string(field_type)
+            or pa.types.is_binary(field_type) or pa.types.is_large_binary(field_type)):  # fmt: skip
+        return False
+    meta = pf.metadata
+    if meta.num_row_groups == 0:
+        return False
+    rg = meta.row_group(0)
+    for j in range(rg.num_columns):
+        chunk = rg.column(j)
+        if chunk.path_in_schema == name:
+            return bool(chunk.has_dictionary_page)
+    return False
 
 
 def iter_batches(
@@ -272,9 +425,12 @@ def iter_batches(
 
     ``row0`` is the row number in the file of the batch's first row. CSV columns are
     read as text and parsed by :func:`to_ping_batch`, so one garbled value quarantines
-    its row instead of failing the file. Memory is bounded by `batch_rows`.
+    its row instead of failing the file; ``.tsv`` files are tab-separated. A Parquet
+    text device column stored dictionary-encoded is read as a dictionary array (its
+    distinct ids are hashed once per batch). Memory is bounded by `batch_rows`.
     """
-    names = [*columns.required, *([columns.accuracy] if fragment.has_accuracy else [])]
+    cols = fragment.columns or list_fragments(fragment.path, columns)[0].columns
+    names = cols.names
     row = fragment.row0
     with contextlib.ExitStack() as stack:
         source: Any = fragment.path
@@ -286,6 +442,7 @@ def iter_batches(
             reader = pcsv.open_csv(
                 source,
                 read_options=pcsv.ReadOptions(block_size=64 << 20),
+                parse_options=pcsv.ParseOptions(delimiter=_delimiter(fragment.path)),
                 convert_options=pcsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
                     include_columns=names,
@@ -294,7 +451,10 @@ def iter_batches(
             )
             batches: Iterator[pa.RecordBatch] = iter(reader)
         else:
-            batches = pq.ParquetFile(source).iter_batches(
+            pf = pq.ParquetFile(source)
+            if _dictionary_column(pf, cols.device):
+                pf = pq.ParquetFile(source, read_dictionary=[cols.device])
+            batches = pf.iter_batches(
                 batch_size=batch_rows,
                 row_groups=fragment.row_groups,
                 columns=names,
@@ -324,21 +484,6 @@ def _int64_values(arr: pa.Array) -> np.ndarray:
 
 
 @njit(nogil=True, cache=True)
-def _mix64(x):  # pragma: no cover - numba
-    """Bijective 64-bit mix (splitmix64 finaliser): integer ids become exact keys."""
-    out = np.empty(len(x), np.uint64)
-    for i in range(len(x)):
-        v = np.uint64(x[i])
-        v ^= v >> np.uint64(30)
-        v *= np.uint64(0xBF58476D1CE4E5B9)
-        v ^= v >> np.uint64(27)
-        v *= np.uint64(0x94D049BB133111EB)
-        v ^= v >> np.uint64(31)
-        out[i] = v
-    return out
-
-
-@njit(nogil=True, cache=True)
 def _floor_seconds(values, per_second):  # pragma: no cover - numba
     """Epoch values in units of 1/`per_second` s -> seconds (floor); 0: s or ms by size."""
     out = np.empty(len(values), np.int64)
@@ -361,56 +506,288 @@ def _floor_seconds(values, per_second):  # pragma: no cover - numba
     return out
 
 
-def _device_keys(arr: pa.Array, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _buffer(arr: pa.Array, i: int, dtype: Any, count: int, shift: int = 0) -> np.ndarray:
+    """Buffer `i` of an array as numpy (zero-copy), from element ``arr.offset + shift``."""
+    buf = arr.buffers()[i]
+    if buf is None or count == 0:
+        return np.zeros(count, dtype)
+    size = np.dtype(dtype).itemsize
+    return np.frombuffer(buf, dtype=dtype, count=count, offset=(arr.offset + shift) * size)
+
+
+def _text_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (rebased to the data buffer) and data bytes of a text or binary array."""
+    wide = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    offsets = _buffer(arr, 1, np.int64 if wide else np.int32, len(arr) + 1)
+    buf = arr.buffers()[2]
+    data = np.frombuffer(buf, np.uint8) if buf is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    )
+
+
+def _device_keys(arr: pa.Array, where: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keyed 64-bit pseudonyms of a device column, and its rows without an identifier.
+
+    See :mod:`footfall._keyed`: integers and canonical decimal text are one device;
+    null, empty and blank ids are no identifier (``null_device``).
+    """
     null = _null_mask(arr)
     t = arr.type
+    if pa.types.is_uint64(t):
+        return keys_uint64(_buffer(arr, 1, np.uint64, len(arr)), keys), null
     if pa.types.is_integer(t):
-        return _mix64(_int64_values(arr)), null
-    if pa.types.is_dictionary(t):
-        dictionary, indices = arr.dictionary, arr.indices
-    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
-        enc = pc.dictionary_encode(arr)
-        dictionary, indices = enc.dictionary, enc.indices
+        return keys_int64(_int64_values(arr), keys), null
+    if pa.types.is_dictionary(t) and _is_text(t.value_type):
+        # Hash each distinct id once, then gather by index: devices repeat a lot.
+        words, blank = keys_bytes(*_text_buffers(arr.dictionary), _null_mask(arr.dictionary), keys)
+        indices = arr.indices
+        idx = _buffer(indices, 1, indices.type.to_pandas_dtype(), len(indices))
+        return gather(words, blank, idx, null)
+    if _is_text(t):
+        return keys_bytes(*_text_buffers(arr), null, keys)
+    raise InputError(f"{where}: device column has type {t}; expected text or integer")
+
+
+#: Epoch seconds outside ±this (years before 1685, after 2255) cannot be carried by
+#: every reader of a timestamp (pandas' nanoseconds); they are quarantined anyway.
+_T_LIMIT = 9_000_000_000
+#: Stand-in of a number too large for any epoch: implausible in every window.
+_T_HUGE = 1 << 62
+
+
+@njit(inline="always")
+def _digits(data, p, e, n):  # pragma: no cover - numba
+    """Return the `n`-digit number at ``data[p:]`` (-1 when not `n` digits before `e`)."""
+    if p + n > e:
+        return -1
+    v = 0
+    for q in range(p, p + n):
+        c = data[q]
+        if c < 48 or c > 57:
+            return -1
+        v = v * 10 + (c - 48)
+    return v
+
+
+@njit(inline="always")
+def _days_from_civil(y, m, d):  # pragma: no cover - numba
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+@njit(inline="always")
+def _month_days(y, m):  # pragma: no cover - numba
+    if m == 2:
+        return 29 if (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)) else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
+@njit(inline="always")
+def _parse_number(data, a, e):  # pragma: no cover - numba
+    """Epoch seconds (floor) of a decimal number of seconds or milliseconds; state."""
+    p = a
+    negative = False
+    if data[p] == 43 or data[p] == 45:  # + -
+        negative = data[p] == 45
+        p += 1
+    ip = 0
+    n_int = 0
+    huge = False
+    while p < e and 48 <= data[p] <= 57:
+        if n_int >= 18:
+            huge = True
+        else:
+            ip = ip * 10 + (data[p] - 48)
+        if ip != 0 or n_int:
+            n_int += 1
+        p += 1
+    any_digit = p > a + (1 if (data[a] == 43 or data[a] == 45) else 0)
+    frac = False
+    frac_digits = 0
+    if p < e and data[p] == 46:  # .
+        p += 1
+        while p < e and 48 <= data[p] <= 57:
+            frac = frac or data[p] != 48
+            frac_digits += 1
+            p += 1
+    if not (any_digit or frac_digits):
+        return 0, np.uint8(2)
+    if p < e and (data[p] == 101 or data[p] == 69):  # exponent: via a double
+        q = p + 1
+        eneg = False
+        if q < e and (data[q] == 43 or data[q] == 45):
+            eneg = data[q] == 45
+            q += 1
+        if q >= e:
+            return 0, np.uint8(2)
+        ex = 0
+        while q < e:
+            c = data[q]
+            if c < 48 or c > 57:
+                return 0, np.uint8(2)
+            ex = min(ex * 10 + (c - 48), 400)
+            q += 1
+        mant = 0.0
+        scale = 0
+        dot = False
+        for r in range(a, p):
+            c = data[r]
+            if c == 46:
+                dot = True
+            elif 48 <= c <= 57:
+                mant = mant * 10.0 + (c - 48)
+                scale += dot
+        f = mant * 10.0 ** ((-ex if eneg else ex) - scale)
+        if negative:
+            f = -f
+        if not np.isfinite(f) or abs(f) >= 4.0e18:
+            return _T_HUGE if f > 0 else -_T_HUGE, np.uint8(0)
+        v = np.int64(np.floor(f))
     else:
-        raise InputError(f"{where}: device column has type {t}; expected text or integer")
-    # Hash each distinct id once, then spread by index: devices repeat a lot.
-    hashes = pd.util.hash_array(np.asarray(dictionary.to_pylist(), dtype=object), categorize=False)
-    idx = indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.intp)
-    keys = hashes[idx] if len(hashes) else np.zeros(len(arr), dtype=np.uint64)
-    return keys, null
+        if p != e:
+            return 0, np.uint8(2)
+        if huge:
+            return (-_T_HUGE if negative else _T_HUGE), np.uint8(0)
+        v = -ip - (1 if frac else 0) if negative else ip
+    if abs(v) >= _MS_THRESHOLD:
+        v = v // 1000
+    return v, np.uint8(0)
+
+
+@njit(inline="always")
+def _parse_iso(data, a, e):  # pragma: no cover - numba
+    """UTC epoch seconds (floor) of ISO-8601 text, and a state (0 ok, 2 unparseable).
+
+    ``YYYY-MM-DD``, optionally followed by ``T`` or a space and ``HH``, ``HH:MM``,
+    ``HH:MM:SS`` or ``HH:MM:SS.fff…`` (or ``,fff``), optionally by ``Z`` or an offset
+    ``±HH``, ``±HHMM``, ``±HH:MM``. Text without an offset is UTC.
+    """
+    y = _digits(data, a, e, 4)
+    if y < 0 or a + 10 > e or data[a + 4] != 45 or data[a + 7] != 45:
+        return 0, np.uint8(2)
+    mo = _digits(data, a + 5, e, 2)
+    d = _digits(data, a + 8, e, 2)
+    if mo < 1 or mo > 12 or d < 1 or d > _month_days(y, mo):
+        return 0, np.uint8(2)
+    secs = _days_from_civil(y, mo, d) * 86400
+    p = a + 10
+    if p < e and (data[p] == 84 or data[p] == 116 or data[p] == 32):  # T t space
+        p += 1
+        hh = _digits(data, p, e, 2)
+        if hh < 0 or hh > 23:
+            return 0, np.uint8(2)
+        secs += hh * 3600
+        p += 2
+        if p < e and data[p] == 58:  # :
+            mi = _digits(data, p + 1, e, 2)
+            if mi < 0 or mi > 59:
+                return 0, np.uint8(2)
+            secs += mi * 60
+            p += 3
+            if p < e and data[p] == 58:
+                ss = _digits(data, p + 1, e, 2)
+                if ss < 0 or ss > 59:
+                    return 0, np.uint8(2)
+                secs += ss
+                p += 3
+                if p < e and (data[p] == 46 or data[p] == 44):  # . ,
+                    p += 1
+                    q = p
+                    while p < e and 48 <= data[p] <= 57:
+                        p += 1
+                    if p == q:
+                        return 0, np.uint8(2)
+    if p < e:
+        c = data[p]
+        if (c == 90 or c == 122) and p + 1 == e:  # Z z
+            p += 1
+        elif c == 43 or c == 45:  # + -
+            oh = _digits(data, p + 1, e, 2)
+            if oh < 0 or oh > 23:
+                return 0, np.uint8(2)
+            p += 3
+            om = 0
+            if p < e and data[p] == 58:
+                p += 1
+            if p < e:
+                om = _digits(data, p, e, 2)
+                if om < 0 or om > 59:
+                    return 0, np.uint8(2)
+                p += 2
+            off = oh * 3600 + om * 60
+            secs -= off if c == 43 else -off
+        if p != e:
+            return 0, np.uint8(2)
+    return secs, np.uint8(0)
+
+
+@njit(nogil=True, cache=True)
+def _parse_times(offsets, data, null):  # pragma: no cover - numba
+    """Parse text timestamps row by row: UTC epoch seconds and a state per row.
+
+    State 0: parsed; 1: null, empty or blank; 2: unparseable. A number is epoch
+    seconds, or milliseconds from 1e11 on (as for numeric columns); decimals are
+    floored. Anything else must be ISO-8601 (:func:`_parse_iso`).
+    """
+    n = len(offsets) - 1
+    t = np.zeros(n, np.int64)
+    state = np.zeros(n, np.uint8)
+    for i in range(n):
+        if null[i]:
+            state[i] = 1
+            continue
+        a, e = offsets[i], offsets[i + 1]
+        while a < e and (data[a] == 32 or 9 <= data[a] <= 13):
+            a += 1
+        while e > a and (data[e - 1] == 32 or 9 <= data[e - 1] <= 13):
+            e -= 1
+        if a == e:
+            state[i] = 1
+            continue
+        if a + 4 < e and data[a + 4] == 45 and 48 <= data[a] <= 57:  # YYYY-
+            t[i], state[i] = _parse_iso(data, a, e)
+        else:
+            t[i], state[i] = _parse_number(data, a, e)
+    return t, state
 
 
 def _timestamps(arr: pa.Array, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """UTC epoch seconds and a state (0 ok, 1 null, 2 unparseable) for a time column."""
+    """UTC epoch seconds and a state (0 ok, 1 null, 2 unparseable) for a time column.
+
+    Text is parsed row by row: one unparseable value is one quarantined row.
+    """
     t = arr.type
+    if pa.types.is_dictionary(t):
+        return _timestamps(arr.dictionary_decode(), where)
     state = _null_mask(arr).astype(np.uint8)
     if pa.types.is_timestamp(t):
         per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
         return _floor_seconds(_int64_values(arr), per_second), state
+    if pa.types.is_uint64(t):
+        v = _buffer(arr, 1, np.uint64, len(arr))
+        return _floor_seconds(np.minimum(v, _T_HUGE).astype(np.int64), 0), state
     if pa.types.is_integer(t):
         return _floor_seconds(_int64_values(arr), 0), state
     if pa.types.is_floating(t):
         f = arr.cast(pa.float64()).fill_null(0.0).to_numpy()
         bad = ~np.isfinite(f) & (state == 0)
         state[bad] = 2
-        f = np.where(bad, 0.0, np.floor(f))
+        f = np.clip(np.where(bad, 0.0, np.floor(f)), -_T_HUGE, _T_HUGE)
         return _floor_seconds(f.astype(np.int64), 0), state
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        try:  # epoch integers written as text (CSV)
-            return _timestamps(pc.cast(arr, pa.int64()), where)
-        except pa.ArrowInvalid:
-            pass
-        try:  # ISO-8601, fast path when every value parses
-            return _timestamps(pc.cast(arr, pa.timestamp("s", tz="UTC")), where)
-        except pa.ArrowInvalid:
-            pass
-        parsed = pd.to_datetime(
-            pd.Series(arr.to_pandas(), dtype=object), format="ISO8601", utc=True, errors="coerce"
-        )
-        nat = parsed.isna().to_numpy()
-        state[nat & (state == 0)] = 2
-        ns = parsed.to_numpy(dtype="datetime64[ns]").view(np.int64)
-        return np.where(nat, 0, ns // 1_000_000_000), state
+        return _parse_times(*_text_buffers(arr), state.astype(bool))
     raise InputError(
         f"{where}: time column has type {t}; expected a timestamp, epoch seconds or "
         "milliseconds, or ISO-8601 text"
@@ -430,26 +807,38 @@ def _floats(arr: pa.Array, where: str, name: str, dtype: pa.DataType = _FLOAT64)
     return arr.cast(dtype).to_numpy(zero_copy_only=False)  # no copy: same type, no nulls
 
 
-def to_ping_batch(batch: pa.RecordBatch, columns: Columns, where: str = "") -> PingBatch:
+def to_ping_batch(
+    batch: pa.RecordBatch,
+    columns: Columns | None = None,
+    where: str = "",
+    *,
+    secret: bytes | None = None,
+) -> PingBatch:
     """Convert a record batch of input columns to a :class:`PingBatch`.
 
     Parameters
     ----------
     batch : pyarrow.RecordBatch or pyarrow.Table
         Has the columns named by `columns` (``accuracy`` optional).
-    columns : Columns
-        The column names.
+    columns : Columns, optional
+        The column names (resolved on the batch's names, see :meth:`Columns.resolve`).
     where : str
         Names the source in error messages.
+    secret : bytes, optional
+        The run's secret (16 bytes or more), the key of the device pseudonyms (see
+        :mod:`footfall._keyed`). Without it, a random one is drawn: the keys then
+        agree within this batch only.
     """
+    cols = Columns.of(columns).resolve(batch.schema.names, where)
+    keys = derive_keys(new_secret() if secret is None else secret)
     col = batch.column
-    device, device_null = _device_keys(_flat(col(columns.device)), where)
-    t, t_state = _timestamps(_flat(col(columns.time)), where)
-    lat = _floats(_flat(col(columns.lat)), where, columns.lat)
-    lon = _floats(_flat(col(columns.lon)), where, columns.lon)
+    device, device_null = _device_keys(_flat(col(cols.device)), where, keys)
+    t, t_state = _timestamps(_flat(col(cols.time)), where)
+    lat = _floats(_flat(col(cols.lat)), where, cols.lat)
+    lon = _floats(_flat(col(cols.lon)), where, cols.lon)
     acc = None
-    if columns.accuracy in batch.schema.names:
-        acc = _floats(_flat(col(columns.accuracy)), where, columns.accuracy, pa.float32())
+    if cols.accuracy:
+        acc = _floats(_flat(col(cols.accuracy)), where, cols.accuracy, pa.float32())
     return PingBatch(device, device_null, t, t_state, lat, lon, acc)
 
 
@@ -458,9 +847,10 @@ def _flat(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 @njit(nogil=True, cache=True)
-def _validate(device_null, t, t_state, lat, lon, tmin, tmax):  # pragma: no cover - numba
+def _validate(device_null, t, t_state, lat, lon, acc, max_acc, tmin, tmax):  # pragma: no cover
     n = len(t)
     reason = np.zeros(n, dtype=np.uint8)
+    check_acc = len(acc) == n
     for i in range(n):
         y, x = lat[i], lon[i]
         if device_null[i]:
@@ -477,10 +867,14 @@ def _validate(device_null, t, t_state, lat, lon, tmin, tmax):  # pragma: no cove
             reason[i] = 6
         elif y == 0.0 and x == 0.0:
             reason[i] = 7
+        elif check_acc and acc[i] > max_acc:
+            reason[i] = 8
     return reason
 
 
-def validate(pings: PingBatch, window: tuple[int, int]) -> np.ndarray:
+def validate(
+    pings: PingBatch, window: tuple[int, int], max_accuracy: float | None = None
+) -> np.ndarray:
     """Reason code per row: 0 for a valid ping, else ``i + 1`` for ``REASONS[i]``.
 
     Parameters
@@ -488,15 +882,21 @@ def validate(pings: PingBatch, window: tuple[int, int]) -> np.ndarray:
     pings : PingBatch
     window : (int, int)
         Plausible timestamps, UTC epoch seconds ``[start, end)``.
+    max_accuracy : float, optional
+        Pings whose accuracy (metres) is above it are ``low_accuracy``; a ping without
+        an accuracy (no column, or NaN) is kept. ``None``: no accuracy filter.
 
     Notes
     -----
     The first failing check wins, in the order of :data:`REASONS`. NaN lat/lon from
     unparseable text are ``nan_coordinates``; exact duplicates are valid rows.
     """
-    return _validate(
-        pings.device_null, pings.t, pings.t_state, pings.lat, pings.lon, window[0], window[1]
-    )
+    if max_accuracy is None or pings.accuracy is None:
+        acc, limit = np.empty(0, np.float32), np.inf
+    else:
+        acc, limit = pings.accuracy, float(max_accuracy)
+    return _validate(pings.device_null, pings.t, pings.t_state, pings.lat, pings.lon, acc,
+                     limit, window[0], window[1])  # fmt: skip
 
 
 @dataclass
@@ -594,7 +994,9 @@ def quarantine_rows(
         np.zeros(len(rows), np.int32),
         rows + row0,
         reason[rows],
-        np.where(pings.t_state[rows] == 0, pings.t[rows], NO_TIME),
+        np.where(
+            (pings.t_state[rows] == 0) & (np.abs(pings.t[rows]) < _T_LIMIT), pings.t[rows], NO_TIME
+        ),
         pings.lat[rows],
         pings.lon[rows],
         (
@@ -614,40 +1016,82 @@ def window_seconds(window: tuple[str, str] = DEFAULT_WINDOW) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
+def run_secret(folder: str | os.PathLike) -> bytes:
+    """Return the run's secret kept in `folder` (``secret``, mode 0600), drawn if absent.
+
+    A resumed run finds the secret of the run it resumes, so its device keys agree with
+    those of its checkpoints. When the folder holds no valid secret, a new one is drawn
+    and every other file of the folder is removed: keys made under a lost secret cannot
+    be merged with new ones. The secret lives and dies with the folder.
+    """
+    folder = Path(folder)
+    path = folder / "secret"
+    try:
+        secret = path.read_bytes()
+        if len(secret) >= 16:
+            return secret
+    except OSError:
+        pass
+    for old in folder.iterdir():
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+    secret = new_secret()
+    tmp = folder / f"secret.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, secret)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return secret
+
+
 def read_pings(
     source: str | os.PathLike | Sequence[str | os.PathLike],
     *,
-    columns: Columns | None = None,
+    columns: Columns | dict[str, str] | None = None,
     window: tuple[str, str] = DEFAULT_WINDOW,
+    max_accuracy: float | None = None,
+    secret: bytes | None = None,
 ) -> pd.DataFrame:
     """Read pings into memory with each row's validation result (small inputs only).
 
     Parameters
     ----------
     source : path, glob or list of them
-        Parquet or CSV files (DESIGN §3).
-    columns : Columns, optional
-        Input column names; default ``device_id, timestamp, lat, lon, accuracy_m``.
+        Parquet, CSV or TSV files (DESIGN §3).
+    columns : Columns or dict, optional
+        Input column names; by default found among the usual names (:data:`KNOWN_NAMES`).
     window : (str, str)
         Plausible UTC timestamps; others are quarantined as ``implausible_timestamp``.
+    max_accuracy : float, optional
+        Pings with an accuracy above it (metres) are quarantined as ``low_accuracy``.
+    secret : bytes, optional
+        Key of the device pseudonyms (a random one by default: keys then agree within
+        this call only).
 
     Returns
     -------
     pandas.DataFrame
         ``source``, ``row``, ``device`` (uint64 pseudonymous key, not the identifier),
-        ``timestamp`` (UTC, NaT when null or unparseable), ``lat``, ``lon``,
-        ``accuracy_m`` and ``reason`` (empty string for a valid ping).
+        ``timestamp`` (UTC, NaT when null, unparseable or beyond 1685..2255), ``lat``,
+        ``lon``, ``accuracy_m`` and ``reason`` (empty string for a valid ping).
     """
-    columns = columns or Columns()
+    columns = Columns.of(columns)
+    secret = new_secret() if secret is None else secret
     win = window_seconds(window)
     frames = []
     for path in find_files(source):
         for frag in list_fragments(path, columns):
             for row0, batch in iter_batches(frag, columns):
-                pings = to_ping_batch(batch, columns, frag.path)
-                reason = validate(pings, win)
+                pings = to_ping_batch(batch, frag.columns, frag.path, secret=secret)
+                reason = validate(pings, win, max_accuracy)
                 n = len(pings)
-                ts = pd.to_datetime(pings.t, unit="s", utc=True).where(pings.t_state == 0)
+                known = (pings.t_state == 0) & (np.abs(pings.t) < _T_LIMIT)
+                ts = pd.to_datetime(np.where(known, pings.t, 0), unit="s", utc=True).where(known)
                 frames.append(
                     pd.DataFrame(
                         {

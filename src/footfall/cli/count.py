@@ -26,15 +26,20 @@ __all__ = ["count"]
     help="Hourly table (Parquet); panel, quarantine and manifest go beside it.",
 )
 @click.option("--tz", default="Europe/Paris", show_default=True, help="Time zone of local hours.")
-@click.option("--device-col", default=_COLUMNS.device, show_default=True)
-@click.option("--time-col", default=_COLUMNS.time, show_default=True)
-@click.option("--lat-col", default=_COLUMNS.lat, show_default=True)
-@click.option("--lon-col", default=_COLUMNS.lon, show_default=True)
+@click.option("--device-col", help="Device id column [device_id, maid, ad_id, idfa, gaid…].")
+@click.option("--time-col", help="Time column [timestamp, utc_timestamp, ts, time, datetime].")
+@click.option("--lat-col", help="Latitude column [lat, latitude].")
+@click.option("--lon-col", help="Longitude column [lon, lng, long, longitude].")
 @click.option(
     "--accuracy-col",
-    default=_COLUMNS.accuracy,
-    show_default=True,
-    help="Optional column; used when present.",
+    help="Optional accuracy column, metres [accuracy_m, horizontal_accuracy, accuracy].",
+)
+@click.option(
+    "--max-accuracy",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="METRES",
+    help="Quarantine pings whose accuracy is above METRES (low_accuracy) [no filter].",
 )
 @click.option(
     "--since",
@@ -78,11 +83,12 @@ def count(
     zones_path: Path,
     out: Path,
     tz: str,
-    device_col: str,
-    time_col: str,
-    lat_col: str,
-    lon_col: str,
-    accuracy_col: str,
+    device_col: str | None,
+    time_col: str | None,
+    lat_col: str | None,
+    lon_col: str | None,
+    accuracy_col: str | None,
+    max_accuracy: float | None,
     since: str,
     until: str,
     skip_bad_files: bool,
@@ -96,14 +102,17 @@ def count(
     Interrupted, the same command resumes from its checkpoints.
     """
     from footfall.count import count_passages
+    from footfall.ingest import Columns, file_columns, find_files
 
+    columns = Columns(device_col, time_col, lat_col, lon_col, accuracy_col)
     hourly = count_passages(
         list(pings),
         zones_path,
         tz=tz,
         out=out,
-        columns=Columns(device_col, time_col, lat_col, lon_col, accuracy_col),
+        columns=columns,
         window=(since, until),
+        max_accuracy=max_accuracy,
         skip_bad_files=skip_bad_files,
         engine="dask" if scheduler else engine,
         client=scheduler,
@@ -112,6 +121,10 @@ def count(
     )
     if not quiet:
         manifest = hourly.attrs["manifest"]
+        skipped = {s["path"] for s in manifest["skipped_files"]}
+        read = [f for f in find_files(list(pings)) if str(f) not in skipped]
+        if read:  # the names chosen in the (first) file's header, in one line
+            click.echo(f"columns: {file_columns(read[0], columns).describe()}")
         acc = manifest["accounting"]
         reasons = ", ".join(f"{k} {v:,}" for k, v in acc["quarantined"].items() if v)
         click.echo(

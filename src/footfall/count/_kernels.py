@@ -426,8 +426,8 @@ class _Tally:
         self, batch: pa.RecordBatch | pa.Table, assigner: Any, source: str = "", row0: int = 0
     ) -> None:
         """Validate, assign and add a batch of input rows."""
-        pings = to_ping_batch(batch, self.spec.columns, source)
-        reason = validate(pings, self.spec.seconds)
+        pings = to_ping_batch(batch, self.spec.columns, source, secret=self.spec.secret)
+        reason = validate(pings, self.spec.seconds, self.spec.max_accuracy)
         zone = np.asarray(assigner.assign(pings.lon, pings.lat), dtype=np.int32)
         i, n, t = 0, len(pings), self.t
         if len(t["bad"]) < n:

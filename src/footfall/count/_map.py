@@ -111,10 +111,7 @@ def map_fragment(
 
 
 def _dataframe_fragment(df: pd.DataFrame, spec: CountSpec) -> pa.Table:
-    missing = [c for c in spec.columns.required if c not in df.columns]
-    if missing:
-        raise InputError(f"pings DataFrame: no column {missing[0]!r} (columns: {list(df.columns)})")
-    names = [*spec.columns.required, *[c for c in [spec.columns.accuracy] if c in df.columns]]
+    names = spec.columns.resolve(list(df.columns), "pings DataFrame").names
     return pa.Table.from_pandas(df[names], preserve_index=False)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from footfall.count._reduce import reduce_partials
 from footfall.count._spec import CountSpec
 from footfall.count.engines import get_engine
 from footfall.errors import InputError
-from footfall.ingest import DEFAULT_WINDOW, Columns, Quarantine, find_files
+from footfall.ingest import DEFAULT_WINDOW, Columns, Quarantine, find_files, run_secret
 from footfall.manifest import HASH, beside, check_accounting, make_manifest
 from footfall.manifest import write_manifest as _write_manifest
 from footfall.tables import arrow_table, attach_panel, write_parquet
@@ -40,6 +41,7 @@ def count_passages(
     out: str | os.PathLike | None = None,
     columns: Columns | dict[str, str] | None = None,
     window: tuple[str, str] = DEFAULT_WINDOW,
+    max_accuracy: float | None = None,
     engine: Literal["local", "dask"] = "local",
     client: Any = None,
     index: Any = None,
@@ -64,9 +66,13 @@ def count_passages(
         `out`, finished fragments are checkpointed in ``<name>.checkpoints/`` and an
         interrupted run resumes; checkpoints are removed after success.
     columns : Columns or dict, optional
-        Input column names, e.g. ``{"device": "uid", "time": "ts"}``.
+        Input column names, e.g. ``{"device": "uid", "time": "ts"}``; names not given
+        are found among the usual vendor names (:data:`footfall.ingest.KNOWN_NAMES`).
     window : (str, str)
         Plausible UTC timestamps; rows outside are quarantined.
+    max_accuracy : float, optional
+        Quarantine pings whose accuracy is above it, in metres (``low_accuracy``).
+        Default: no filter (see :func:`footfall.ingest.validate`).
     engine : {"local", "dask"}
         ``"local"``: threads on this machine. ``"dask"``: Dask workers read, map and
         reduce (see :class:`footfall.count.engines.dask.DaskEngine`); same result.
@@ -98,19 +104,17 @@ def count_passages(
 
     Notes
     -----
-    ``passages`` counts distinct devices in a zone-hour, exactly: devices are keyed
-    by 64-bit values (integer ids by a bijection, so exactly; text ids by a 64-bit
-    hash, so two of ``n`` devices share a key with probability about
-    ``n**2 / 2**65``, 3e-8 for a million devices). Exact duplicate rows add pings,
+    ``passages`` counts distinct devices in a zone-hour: devices are keyed by a
+    keyed 64-bit hash with a secret per run (:mod:`footfall._keyed`; ``12345`` and
+    ``"12345"`` are one device), so two of ``n`` devices share a key with probability
+    about ``n**2 / 2**65``, 3e-8 for a million devices. Exact duplicate rows add pings,
     not passages. Device identifiers are never written; checkpoints hold the keys
     only while a run is unfinished.
     """
     from footfall.zones import ZoneSet, read_zones
 
     engine_class = get_engine(engine)  # fail early on a bad name
-    if isinstance(columns, dict):
-        columns = Columns(**columns)
-    spec = CountSpec(columns or Columns(), tz, tuple(window))
+    spec = CountSpec(Columns.of(columns), tz, tuple(window), max_accuracy)
     spec.offsets  # noqa: B018 - fail early on a bad tz or window
     if not isinstance(zones, ZoneSet):
         zones = read_zones(zones)
@@ -172,6 +176,7 @@ def _count_files(
     engine = runner.name
     fragments, skipped = runner.list_inputs(files, spec, skip_bad_files)
     with work_folder(out, zone_doc["hash"], spec) as wd:
+        spec = replace(spec, secret=run_secret(wd))  # a resumed run keeps its device keys
         rows = [f.rows for f in fragments]
         total = None if any(r is None for r in rows) else sum(rows)
         with _Progress(progress, total, len(fragments)) as bar:

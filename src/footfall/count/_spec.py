@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from footfall._keyed import new_secret
 from footfall.errors import InputError
 from footfall.ingest import DEFAULT_WINDOW, Columns, window_seconds
 
@@ -27,15 +28,26 @@ class CountSpec:
         IANA time zone of the local hours and days; its UTC offsets must be whole hours.
     window : (str, str)
         Plausible UTC timestamps ``[start, end)``; others are quarantined.
+    max_accuracy : float, optional
+        Pings with an accuracy above it (metres) are quarantined (``low_accuracy``).
+    secret : bytes
+        Key of the device pseudonyms (drawn at random by default); never in `params`.
     """
 
     columns: Columns = field(default_factory=Columns)
     tz: str = "Europe/Paris"
     window: tuple[str, str] = DEFAULT_WINDOW
+    max_accuracy: float | None = None
+    secret: bytes = field(default_factory=new_secret, repr=False, compare=False)
 
     def params(self) -> dict[str, Any]:
         """Return the parameters as a JSON-ready dict (manifest and checkpoint key)."""
-        return {"columns": asdict(self.columns), "tz": self.tz, "window": list(self.window)}
+        return {
+            "columns": asdict(self.columns),
+            "tz": self.tz,
+            "window": list(self.window),
+            "max_accuracy": self.max_accuracy,
+        }
 
     @cached_property
     def seconds(self) -> tuple[int, int]:
