@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from footfall.manifest import beside
+from footfall.publish import markdown_cell
 from footfall.report._charts import monthly_chart, points_map, resilience_chart, save_png
 from footfall.report._content import Content, Table
 
@@ -84,7 +85,7 @@ def markdown_table(table: Table) -> str:
         return "_None._"
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+        return "| " + " | ".join(map(markdown_cell, cells)) + " |"
 
     align = ["---:" if num else "---" for num in table.numeric]
     return "\n".join([line(table.columns), "|" + "|".join(align) + "|", *map(line, table.rows)])
