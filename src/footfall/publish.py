@@ -185,19 +185,36 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs: Any) -> None:
-    """Write a table as CSV with every text cell escaped (the one CSV writer of the tool).
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = False) -> None:
+    """Write a table as CSV with every text cell escaped: the one CSV writer of the tool.
 
     Parameters
     ----------
     frame : pandas.DataFrame
     path : path
-    **kwargs
-        Passed to :meth:`pandas.DataFrame.to_csv` (``index`` defaults to False).
+    index : bool
+        Write the index as the first column.
+
+    Notes
+    -----
+    Text cells go through :func:`csv_cell`; numbers are written as numbers; missing
+    values as empty cells. Rows end in CRLF (RFC 4180), so that Python's :mod:`csv`
+    quotes every cell holding a separator, a quote, ``\\n`` or ``\\r`` (pandas' writer
+    leaves a lone ``\\r`` bare, which splits the row in most readers).
     """
-    kwargs.setdefault("index", False)
-    # Quote every cell that holds a separator or a quote; the escaped "'=..." stays text.
-    csv_safe(frame).to_csv(Path(path), quoting=csv.QUOTE_MINIMAL, **kwargs)
+    safe = csv_safe(frame.reset_index() if index else frame)
+    with open(Path(path), "w", newline="", encoding="utf-8") as f:
+        # CRLF rows (RFC 4180): the csv module then quotes any cell holding \r or \n.
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow(list(safe.columns))
+        for row in safe.itertuples(index=False, name=None):
+            writer.writerow(["" if _missing(v) else v for v in row])
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (
+        isinstance(value, float) and np.isnan(value)
+    )
 
 
 def markdown_cell(value: Any) -> str:
