@@ -212,14 +212,21 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = Fal
 
 
 def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (
-        isinstance(value, float) and np.isnan(value)
+    return (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float) and np.isnan(value))
     )
 
 
 def markdown_cell(value: Any) -> str:
     """Text of a Markdown table cell: ``|`` escaped, line breaks turned into spaces."""
     text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", " ").replace(
-        "\n", " "
-    ).replace("\r", " ")
+    return (
+        text.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("\r\n", " ")
+        .replace("\n", " ")
+        .replace("\r", " ")
+    )

@@ -242,7 +242,10 @@ class Palmares:
             "---:" if c in ("#", "population", "monthly passages", "resilience") else "---"
             for c in shown.columns
         ]
-        rows = ["| " + " | ".join(map(markdown_cell, shown.columns)) + " |", "|" + "|".join(align) + "|"]
+        rows = [
+            "| " + " | ".join(map(markdown_cell, shown.columns)) + " |",
+            "|" + "|".join(align) + "|",
+        ]
         rows += [
             "| " + " | ".join(markdown_cell(c) for c in r) + " |"
             for r in shown.itertuples(index=False)
