@@ -108,7 +108,7 @@ def device_floor(
 
 
 def is_suppressed(floor: pd.Series | np.ndarray | float, min_count: int) -> Any:
-    """True where a device floor is below `min_count` (never with ``min_count = 0``)."""
+    """Flag the device floors below `min_count` (none with ``min_count = 0``)."""
     return np.asarray(floor) < min_count if min_count > 0 else np.zeros(np.shape(floor), bool)
 
 
@@ -162,9 +162,11 @@ def suppress_frame(
 
 
 def csv_cell(value: Any) -> Any:
-    """Escape one cell against formula injection (OWASP): text starting with ``= + - @``,
-    tab or carriage return gets a leading single quote. Numbers are returned unchanged,
-    so ``-3.5`` in a numeric column stays a number.
+    """Escape one cell against formula injection (OWASP CSV injection rule).
+
+    Text starting with ``= + - @``, tab or carriage return gets a leading single
+    quote. Numbers are returned unchanged, so ``-3.5`` in a numeric column stays a
+    number.
     """
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
@@ -199,8 +201,9 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, index: bool = Fal
     -----
     Text cells go through :func:`csv_cell`; numbers are written as numbers; missing
     values as empty cells. Rows end in CRLF (RFC 4180), so that Python's :mod:`csv`
-    quotes every cell holding a separator, a quote, ``\\n`` or ``\\r`` (pandas' writer
-    leaves a lone ``\\r`` bare, which splits the row in most readers).
+    quotes every cell holding a separator, a quote, a line feed or a carriage return
+    (pandas' writer leaves a lone carriage return bare, which splits the row in most
+    readers).
     """
     safe = csv_safe(frame.reset_index() if index else frame)
     with open(Path(path), "w", newline="", encoding="utf-8") as f:

@@ -118,7 +118,7 @@ class Palmares:
         return self.scores["suppressed"].reindex(self.table["zone_id"]).fillna(True).astype(bool)
 
     def published(self, *, typed: bool = False) -> pd.DataFrame:
-        """The table as it may leave the tool: small counts suppressed.
+        """Return the table as it may leave the tool: small counts suppressed.
 
         Parameters
         ----------
@@ -142,8 +142,10 @@ class Palmares:
         )
 
     def to_csv(self, path: str | Path) -> None:
-        """Write the published table as CSV (DESIGN §3), text cells escaped (see
-        :func:`footfall.publish.write_csv`)."""
+        """Write the published table as CSV (DESIGN §3), text cells escaped.
+
+        See :meth:`published` and :func:`footfall.publish.write_csv`.
+        """
         write_csv(self.published(), path)
 
     def write(
@@ -192,8 +194,10 @@ class Palmares:
         return write_manifest(beside(out.with_suffix(""), "manifest", "json"), manifest)
 
     def display(self) -> pd.DataFrame:
-        """Format the table for reading: thousands separators, resilience in percent,
-        small counts suppressed."""
+        """Format the table for reading: thousands separators, resilience in percent.
+
+        Small counts are suppressed (``"<min_count"``).
+        """
         t = self.table
         shown = pd.DataFrame(
             {
@@ -463,7 +467,7 @@ def palmares(
 
 
 def publication(min_count: int) -> dict[str, Any]:
-    """The publication rules of a run, as recorded in its manifest (``publication``)."""
+    """Describe the publication rules of a run, as its manifest records them."""
     return {
         "min_count": min_count,
         "suppression": SUPPRESSION_RULE if min_count > 0 else "off (min_count 0)",
