@@ -40,7 +40,9 @@ def render_markdown(content: Content, out: Path) -> str:
         "monthly": monthly_chart(
             content.monthly_levels, content.baseline_levels, params["crisis"][0]
         ),
-        "resilience": resilience_chart(content.distribution, pal.mean_resilience, len(pal.table)),
+        "resilience": resilience_chart(
+            content.distribution, pal.mean_resilience, len(pal.table), pal.mean_resilience_n
+        ),
     }
     pngs = chart_paths(out)
     for name, fig in charts.items():
