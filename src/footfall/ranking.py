@@ -84,8 +84,11 @@ class Palmares:
         76 %): towns without an index, or whose figures are suppressed, are left out.
     scores : pandas.DataFrame
         Every zone: properties, ``monthly_passages``, ``resilience``,
-        ``resilience_reason``, ``tourist`` (``"yes"``, ``"no"``, ``"unknown"``),
-        ``seasonality``, ``eligible``, ``reasons``; indexed by ``zone_id``.
+        ``resilience_reason``, ``device_floor`` (most distinct devices in one hour of
+        the ranking period), ``suppressed`` (figures hidden on publication, see
+        :mod:`footfall.publish`), ``tourist`` (``"yes"``, ``"no"``, ``"unknown"``),
+        ``seasonality``, ``eligible``, ``reasons`` (``no data`` for a zone without any
+        passage in the ranking period); indexed by ``zone_id``.
     daily : pandas.DataFrame
         The daily passages the figures come from (see :func:`footfall.daily_passages`).
     params : dict
