@@ -232,11 +232,11 @@ def test_small_counts_are_suppressed_everywhere(tmp_path, hourly, zones):
     assert all(v.replace(",", "").isdigit() for m, v in months.items() if m != "2020-12")
     row = next(r for r in tables["palmares-table"][1:] if r[1] == "Auxerre")
     assert row[5].replace(",", "").isdigit() and row[6].endswith("%")
-    # A higher threshold suppresses Laon's months (~600 raw passages a month in the crisis)
-    # but not Alès'.
-    out = ff.write_report(hourly, zones, tmp_path / "k.html", top=None, min_count=20_000)
+    # The rule is on the busiest hour (distinct devices): with 2,000, Laon (at most ~1,000
+    # devices in an hour) is suppressed, Alès (~3,000) is not.
+    out = ff.write_report(hourly, zones, tmp_path / "k.html", top=None, min_count=2_000)
     rows = {r[1]: r for r in tables_of(out.read_text())["palmares-table"][1:]}
-    assert rows["Laon"][5] == "<20,000" and rows["Alès"][5] != "<20,000"
+    assert rows["Laon"][5:] == ["<2,000", "<2,000"] and rows["Alès"][5] != "<2,000"
 
 
 def test_markdown_report(tmp_path, hourly, zones):
@@ -262,7 +262,7 @@ def test_bad_arguments(tmp_path, hourly, zones):
     with pytest.raises(InputError, match="format"):
         ff.write_report(hourly, zones, tmp_path / "r.pdf", format="pdf")
     with pytest.raises(InputError, match="min_count"):
-        ff.write_report(hourly, zones, tmp_path / "r.html", min_count=0)
+        ff.write_report(hourly, zones, tmp_path / "r.html", min_count=-1)
     with pytest.raises(InputError, match="panel"):
         bare = hourly.copy()
         bare.attrs = {}

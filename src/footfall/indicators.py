@@ -218,7 +218,7 @@ def monthly_passages(
         raise InputError(
             f"ranking period {_fmt(first)}..{_fmt(last)}: data on {coverage:.0%} of its "
             f"days (min_coverage {min_coverage:.0%}); choose a period inside the data "
-            f"({_fmt(daily.index.min())}..{_fmt(daily.index.max())})"
+            f"(--period {_fmt(daily.index.min())}:{_fmt(daily.index.max())})"
         )
     mean = daily.loc[first:last].mean()
     return (mean * _DAYS_PER_MONTH).rename("monthly_passages")

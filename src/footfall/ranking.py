@@ -23,9 +23,27 @@ from footfall.indicators import (
     window_coverage,
 )
 from footfall.manifest import atomic_path, beside, file_record, make_manifest, write_manifest
+from footfall.publish import (
+    DEFAULT_MIN_COUNT,
+    SUPPRESSION_RULE,
+    check_min_count,
+    device_floor,
+    is_suppressed,
+    markdown_cell,
+    suppress_frame,
+    write_csv,
+)
 from footfall.zones import ZoneSet, read_zones
 
-__all__ = ["COLUMNS", "Palmares", "eligibility", "palmares", "rank", "seasonality"]
+__all__ = [
+    "COLUMNS",
+    "Palmares",
+    "eligibility",
+    "palmares",
+    "publication",
+    "rank",
+    "seasonality",
+]
 
 #: Columns of the palmarès table and CSV (DESIGN §3).
 COLUMNS = [
@@ -38,6 +56,9 @@ COLUMNS = [
     "monthly_passages",
     "resilience",
 ]
+
+#: The figures of a town that suppression hides.
+_FIGURES = ("monthly_passages", "resilience")
 
 _IDF_DEPARTMENTS = {"75", "77", "78", "91", "92", "93", "94", "95"}
 _OVERSEAS_REGIONS = {"guadeloupe", "martinique", "guyane", "la reunion", "reunion", "mayotte"}
@@ -59,15 +80,22 @@ class Palmares:
     most_resilient : pandas.DataFrame
         The 10 eligible zones with the highest resilience, with their rank.
     mean_resilience : float
-        Mean resilience of the zones of `table` that have one (the published 76 %).
+        Mean resilience of the towns of `table` that have a published one (the published
+        76 %): towns without an index, or whose figures are suppressed, are left out.
     scores : pandas.DataFrame
         Every zone: properties, ``monthly_passages``, ``resilience``,
-        ``resilience_reason``, ``tourist`` (``"yes"``, ``"no"``, ``"unknown"``),
-        ``seasonality``, ``eligible``, ``reasons``; indexed by ``zone_id``.
+        ``resilience_reason``, ``device_floor`` (most distinct devices in one hour of
+        the ranking period), ``suppressed`` (figures hidden on publication, see
+        :mod:`footfall.publish`), ``tourist`` (``"yes"``, ``"no"``, ``"unknown"``),
+        ``seasonality``, ``eligible``, ``reasons`` (``no data`` for a zone without any
+        passage in the ranking period); indexed by ``zone_id``.
     daily : pandas.DataFrame
         The daily passages the figures come from (see :func:`footfall.daily_passages`).
     params : dict
-        The parameters of the run (windows as ISO dates, filters, normalisation).
+        The parameters of the run (windows as ISO dates, filters, normalisation,
+        ``min_count``).
+    mean_resilience_n : int
+        How many towns of `table` `mean_resilience` is over.
     """
 
     table: pd.DataFrame
@@ -78,6 +106,7 @@ class Palmares:
     scores: pd.DataFrame = field(repr=False)
     daily: pd.DataFrame = field(repr=False)
     params: dict[str, Any] = field(default_factory=dict)
+    mean_resilience_n: int = 0
 
     def __repr__(self) -> str:
         return (
@@ -86,9 +115,41 @@ class Palmares:
             f"{len(self.excluded)} zones excluded>"
         )
 
+    @property
+    def suppressed(self) -> pd.Series:
+        """Per row of `table`: whether its figures are suppressed (see :mod:`footfall.publish`)."""
+        return self.scores["suppressed"].reindex(self.table["zone_id"]).fillna(True).astype(bool)
+
+    def published(self, *, typed: bool = False) -> pd.DataFrame:
+        """Return the table as it may leave the tool: small counts suppressed.
+
+        Parameters
+        ----------
+        typed : bool
+            False (CSV, Markdown): suppressed figures read ``"<min_count"``. True
+            (Parquet, GeoPackage, GeoJSON): they are empty, and a boolean column
+            ``suppressed`` says which rows.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Ratios rounded to 4 decimals, passages to 1.
+        """
+        table = self.table.round({"monthly_passages": 1, "resilience": 4})
+        return suppress_frame(
+            table,
+            self.suppressed.to_numpy(),
+            _FIGURES,
+            self.params.get("min_count", DEFAULT_MIN_COUNT),
+            typed=typed,
+        )
+
     def to_csv(self, path: str | Path) -> None:
-        """Write the table as CSV (DESIGN §3): ratios to 4 decimals, passages to 1."""
-        self.table.round({"monthly_passages": 1, "resilience": 4}).to_csv(path, index=False)
+        """Write the published table as CSV (DESIGN §3), text cells escaped.
+
+        See :meth:`published` and :func:`footfall.publish.write_csv`.
+        """
+        write_csv(self.published(), path)
 
     def write(
         self,
@@ -131,13 +192,17 @@ class Palmares:
             zones={"hash": self.params["zones_hash"], "n_zones": len(self.scores)},
             outputs=outputs,
             upstream=upstream,
+            publication=publication(self.params.get("min_count", DEFAULT_MIN_COUNT)),
         )
         return write_manifest(beside(out.with_suffix(""), "manifest", "json"), manifest)
 
     def display(self) -> pd.DataFrame:
-        """Format the table for reading: thousands separators, resilience in percent."""
+        """Format the table for reading: thousands separators, resilience in percent.
+
+        Small counts are suppressed (``"<min_count"``).
+        """
         t = self.table
-        return pd.DataFrame(
+        shown = pd.DataFrame(
             {
                 "#": t["rank"].astype(str),
                 "town": t["name"],
@@ -147,14 +212,28 @@ class Palmares:
                 "resilience": t["resilience"].map(_percent),
             }
         )
+        return suppress_frame(
+            shown,
+            self.suppressed.to_numpy(),
+            ["monthly passages", "resilience"],
+            self.params.get("min_count", DEFAULT_MIN_COUNT),
+            typed=False,
+        )
 
     def summary(self) -> str:
         """Summarise: mean resilience, regions represented, exclusions, unknown tourist status."""
+        n, ranked = self.mean_resilience_n, len(self.table)
+        over = f"these {ranked} towns" if n == ranked else f"{n} of these {ranked} towns"
         text = (
-            f"Mean resilience of these {len(self.table)} towns: "
+            f"Mean resilience of {over}: "
             f"{_percent(self.mean_resilience)}; {len(self.regions)} regions represented; "
             f"{len(self.excluded)} zones not eligible."
         )
+        if n < ranked:
+            text += (
+                f" The mean leaves out {ranked - n} town(s) without a published resilience "
+                "index (no index, or figures suppressed)."
+            )
         unknown = int((self.scores.loc[self.table["zone_id"], "tourist"] == "unknown").sum())
         if unknown:
             text += (
@@ -170,8 +249,14 @@ class Palmares:
             "---:" if c in ("#", "population", "monthly passages", "resilience") else "---"
             for c in shown.columns
         ]
-        rows = ["| " + " | ".join(shown.columns) + " |", "|" + "|".join(align) + "|"]
-        rows += ["| " + " | ".join(r) + " |" for r in shown.itertuples(index=False)]
+        rows = [
+            "| " + " | ".join(map(markdown_cell, shown.columns)) + " |",
+            "|" + "|".join(align) + "|",
+        ]
+        rows += [
+            "| " + " | ".join(markdown_cell(c) for c in r) + " |"
+            for r in shown.itertuples(index=False)
+        ]
         return "\n".join([*rows, "", self.summary()]) + "\n"
 
 
@@ -216,6 +301,7 @@ def palmares(
     exclude_metro_continuity: bool = True,
     exclude_tourist: bool = True,
     seasonality_threshold: float = 1.3,
+    min_count: int = DEFAULT_MIN_COUNT,
 ) -> Palmares:
     """Count, filter and rank: the palmarès with its explanations.
 
@@ -242,6 +328,11 @@ def palmares(
         Eligibility filters, see :func:`eligibility`.
     exclude_metro_continuity, exclude_tourist, seasonality_threshold
         Eligibility filters, see :func:`eligibility`.
+    min_count : int
+        Suppression threshold in distinct devices (``0``: none): a town's figures are
+        flagged ``suppressed`` in `scores` when the busiest hour of the ranking period,
+        or of a resilience window, saw fewer devices (see :mod:`footfall.publish`).
+        Suppressed towns are still ranked; every writer hides their figures.
 
     Returns
     -------
@@ -259,8 +350,10 @@ def palmares(
     ``resilience`` (descending, missing last) then ``zone_id`` (ascending), and ranks
     are 1, 2, 3... in that order, never shared. A zone without a resilience index is
     still ranked (its reason is in ``scores.resilience_reason``); ``mean_resilience``
-    skips it.
+    skips it, and the towns whose figures are suppressed. A zone without any passage
+    in the ranking period is not ranked: it is excluded with reason ``no data``.
     """
+    min_count = check_min_count(min_count)
     zones = zones if isinstance(zones, ZoneSet) else read_zones(zones)
     hourly = _read_hourly(hourly)
     unknown = sorted(set(hourly["zone_id"].unique()) - set(zones.zone_ids))
@@ -291,6 +384,24 @@ def palmares(
         crisis_start=crisis[0],
         min_coverage=min_coverage,
     )
+    # The device floor of each figure (footfall.publish): its window's busiest hour.
+    floors = {
+        name: device_floor(hourly, *window_coverage(daily, window)[:2], zones.zone_ids)
+        for name, window in (("period", period), ("baseline", baseline), ("crisis", crisis))
+    }
+    no_data = floors["period"] == 0
+    elig.loc[no_data, "reasons"] = [
+        "no data" + (f"; {why}" if why else "") for why in elig.loc[no_data, "reasons"]
+    ]
+    elig["eligible"] = elig["reasons"] == ""
+    has_index = res["resilience"].notna()
+    suppressed = pd.Series(is_suppressed(floors["period"], min_count), index=no_data.index) | (
+        has_index.reindex(no_data.index, fill_value=False)
+        & pd.Series(
+            is_suppressed(np.minimum(floors["baseline"], floors["crisis"]), min_count),
+            index=no_data.index,
+        )
+    )
     scores = (
         pd.DataFrame(zones.gdf.drop(columns="geometry"))
         .set_index("zone_id")
@@ -300,6 +411,8 @@ def palmares(
             monthly_passages=monthly_passages(daily, period=period, min_coverage=min_coverage),
             resilience=res["resilience"],
             resilience_reason=res["reason"],
+            device_floor=floors["period"],
+            suppressed=suppressed,
         )
         .join(elig)
     )
@@ -339,18 +452,30 @@ def palmares(
         "exclude_metro_continuity": exclude_metro_continuity,
         "exclude_tourist": exclude_tourist,
         "seasonality_threshold": seasonality_threshold,
+        "min_count": min_count,
         "zones_hash": zones.hash,
     }
+    published = table["resilience"].where(~scores.loc[table["zone_id"], "suppressed"].to_numpy())
     return Palmares(
         table=table,
         excluded=excluded.reset_index(),
         regions=_regions(table),
         most_resilient=most_resilient,
-        mean_resilience=float(table["resilience"].mean()),
+        mean_resilience=float(published.mean()),
         scores=scores,
         daily=daily,
         params=params,
+        mean_resilience_n=int(published.notna().sum()),
     )
+
+
+def publication(min_count: int) -> dict[str, Any]:
+    """Describe the publication rules of a run, as its manifest records them."""
+    return {
+        "min_count": min_count,
+        "suppression": SUPPRESSION_RULE if min_count > 0 else "off (min_count 0)",
+        "csv_escaping": "OWASP: text cells starting with = + - @ tab CR get a leading '",
+    }
 
 
 def eligibility(

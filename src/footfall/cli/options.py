@@ -13,6 +13,7 @@ __all__ = [
     "zones_option",
     "verbose_option",
     "overwrite_option",
+    "min_count_option",
     "palmares_options",
     "palmares_kwargs",
     "parse_window",
@@ -29,6 +30,15 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar
 verbose_option = click.option("-v", "--verbose", count=True, help="More detail (repeatable).")
 overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace an existing output file."
+)
+#: Small-count suppression of every published figure (footfall.publish), rank and report.
+min_count_option = click.option(
+    "--min-count",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Publish a figure only when the busiest zone-hour behind it saw at least N "
+    "distinct devices; otherwise '<N' (0: no suppression, for internal work only).",
 )
 
 # The palmarès options, shared by `footfall rank` and `footfall report` so both agree.

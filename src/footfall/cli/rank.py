@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option, zones_option
+from footfall.cli.options import (
+    min_count_option,
+    palmares_kwargs,
+    palmares_options,
+    quiet_option,
+    zones_option,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -24,17 +30,28 @@ _path = click.Path(path_type=Path)
 @zones_option
 @click.option("--out", type=_path, required=True, help="Palmarès CSV; its manifest goes beside it.")
 @click.option("--markdown", type=_path, help="Also write the palmarès as Markdown.")
+@min_count_option
 @palmares_options
 @quiet_option
 def rank(
-    hourly: Path, zones_path: Path, out: Path, markdown: Path | None, quiet: bool, **options
+    hourly: Path,
+    zones_path: Path,
+    out: Path,
+    markdown: Path | None,
+    min_count: int,
+    quiet: bool,
+    **options,
 ) -> None:
-    """Rank the town centres of HOURLY (its panel read beside it): the palmarès."""
+    """Rank the town centres of HOURLY (its panel read beside it): the palmarès.
+
+    Figures resting on fewer than --min-count devices are published as '<N'; text
+    cells of the CSV are escaped against formula injection (see PRIVACY.md).
+    """
     from footfall.ranking import palmares
     from footfall.tables import read_hourly
 
     table = read_hourly(hourly)
-    result = palmares(table, zones_path, **palmares_kwargs(options))
+    result = palmares(table, zones_path, min_count=min_count, **palmares_kwargs(options))
     result.write(out, markdown=markdown, inputs=[hourly], upstream=table.attrs.get("manifest"))
     if not quiet:
         show_palmares(result)

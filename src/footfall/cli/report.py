@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option, zones_option
+from footfall.cli.options import (
+    min_count_option,
+    palmares_kwargs,
+    palmares_options,
+    quiet_option,
+    zones_option,
+)
 
 __all__ = ["report"]
 
@@ -35,13 +41,7 @@ __all__ = ["report"]
     show_default=True,
     help="Top towns shown in the monthly chart.",
 )
-@click.option(
-    "--min-count",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Publish figures resting on fewer raw passages as '<N'.",
-)
+@min_count_option
 @click.option(
     "--tiles", metavar="URL", help="Basemap tile URL template ({z}/{x}/{y}); none by default."
 )

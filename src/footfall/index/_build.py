@@ -15,11 +15,14 @@ from numba import njit
 
 from footfall.errors import IndexBuildError
 from footfall.index._kernel import FINE_PER_DEG, TILE, fill_hash
-from footfall.zones.validate import find_overlaps
+from footfall.zones.validate import MAX_EXTENT_KM, extent_km, extent_problem, find_overlaps
 
 __all__ = [
     "MARGIN_DEG",
     "check_zones",
+    "INDEX_MEMORY_BYTES",
+    "memory_budget",
+    "grid_bytes",
     "choose_resolution",
     "polygon_parts",
     "h3_cover",
@@ -39,10 +42,51 @@ MARGIN_DEG = 1e-7
 MAX_TILE_ZONES = 255
 #: The automatic resolution gives the median zone about this many cells.
 _CELLS_PER_ZONE = 300
+#: Most memory an index build may take (bytes); less when the machine has less free:
+#: see :func:`memory_budget`. A town-centre zone set needs a few hundred MB at most.
+INDEX_MEMORY_BYTES = 1 << 30
+#: Peak bytes per fine grid cell of a zone's bounding box during build_grid (measured:
+#: 180 B on 0.1-0.2 degree boxes; 200 with a margin).
+_GRID_CELL_BYTES = 200
+#: Peak bytes per H3 cell of the cover (cell ids, their union and sort).
+_H3_CELL_BYTES = 100
+
+
+def memory_budget() -> int:
+    """Bytes an index build may take: INDEX_MEMORY_BYTES, at most half the available memory."""
+    budget = INDEX_MEMORY_BYTES
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    budget = min(budget, int(line.split()[1]) * 1024 // 2)
+                    break
+    except OSError:  # not Linux: the fixed budget alone
+        pass
+    return budget
+
+
+def grid_bytes(bounds: np.ndarray) -> np.ndarray:
+    """Estimated peak bytes of the prefilter grid of each box (xmin, ymin, xmax, ymax rows)."""
+    bounds = np.atleast_2d(np.asarray(bounds, dtype=np.float64))
+    cells = ((bounds[:, 2] - bounds[:, 0]) * FINE_PER_DEG + 3) * (
+        (bounds[:, 3] - bounds[:, 1]) * FINE_PER_DEG + 3
+    )
+    return cells * _GRID_CELL_BYTES
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**27 else f"{n / 2**20:,.0f} MiB"
 
 
 def check_zones(gdf: gpd.GeoDataFrame) -> None:
-    """Refuse zone sets that cannot be indexed exactly, naming the zone and the reason."""
+    """Refuse zone sets that cannot be indexed exactly, naming the zone and the reason.
+
+    Besides empty, invalid and out-of-range geometries: rings that cross the antimeridian
+    unsplit and polar caps (see :func:`footfall.zones.validate.extent_problem`), and zone
+    sets whose prefilter grid would need more than :func:`memory_budget`, estimated from
+    each zone's bounding box before anything is allocated.
+    """
     ids = gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else gdf.index.astype(str)
     geoms = gdf.geometry.to_numpy()
     for zid, geom in zip(ids, geoms, strict=True):
@@ -50,16 +94,42 @@ def check_zones(gdf: gpd.GeoDataFrame) -> None:
             raise IndexBuildError(f"zone {zid}: empty geometry")
         if geom.geom_type not in ("Polygon", "MultiPolygon"):
             raise IndexBuildError(f"zone {zid}: geometry is a {geom.geom_type}, not a polygon")
-        if not shapely.is_valid(geom):
-            raise IndexBuildError(f"zone {zid}: invalid geometry ({shapely.is_valid_reason(geom)})")
         xmin, ymin, xmax, ymax = geom.bounds
         if xmin < -180 or xmax > 180 or ymin < -90 or ymax > 90:
             raise IndexBuildError(f"zone {zid}: coordinates outside lon/lat range {geom.bounds}")
+        # Before validity: a ring around a pole is also self-intersecting in lon/lat.
+        problem = extent_problem(geom)
+        if problem is not None and problem[0] != "extent":
+            raise IndexBuildError(f"zone {zid}: {problem[1]}")
+        if not shapely.is_valid(geom):
+            raise IndexBuildError(f"zone {zid}: invalid geometry ({shapely.is_valid_reason(geom)})")
+    _check_memory(ids, geoms)
     overlaps = find_overlaps(gdf)
     if overlaps:
         shown = "; ".join(f"{a} and {b} ({area:.3g} m²)" for a, b, area in overlaps[:5])
         more = f" and {len(overlaps) - 5} more" if len(overlaps) > 5 else ""
         raise IndexBuildError(f"zones overlap, each point must have one zone: {shown}{more}")
+
+
+def _check_memory(ids: np.ndarray, geoms: np.ndarray) -> None:
+    """Refuse, before allocating, a zone set whose grid would exceed the memory budget."""
+    if len(geoms) == 0:
+        return
+    parts, part_zone = shapely.get_parts(geoms, return_index=True)
+    need = grid_bytes(shapely.bounds(parts))
+    budget = memory_budget()
+    if need.sum() <= budget:
+        return
+    per_zone = np.bincount(part_zone, weights=need, minlength=len(geoms))
+    worst = int(np.argmax(per_zone))
+    width, height = extent_km(shapely.bounds(geoms[worst]))
+    raise IndexBuildError(
+        f"zone {ids[worst]}: indexing the zone set needs about {_gb(need.sum())} "
+        f"({_gb(per_zone[worst])} for this zone, bounding box {width:,.0f} km × {height:,.0f} "
+        f"km), above the index memory budget of {_gb(budget)} (1 GiB, at most half the "
+        f"available memory); zones are bounded at {MAX_EXTENT_KM:g} km a side: check its "
+        "coordinates or split it"
+    )
 
 
 def choose_resolution(gdf: gpd.GeoDataFrame) -> int:
@@ -112,7 +182,23 @@ def h3_cover(
     A cell is interior when it lies wholly inside a part shrunk by MARGIN_DEG,
     a boundary cell when it meets a part grown by MARGIN_DEG and is not interior.
     Any point of a cell outside both sets is outside every zone.
+
+    Raises
+    ------
+    IndexBuildError
+        When the cover would need more than :func:`memory_budget` (estimated from the
+        parts' areas before any cell is made): choose a coarser resolution.
     """
+    if len(parts):
+        box = shapely.bounds(parts)
+        m2 = shapely.area(parts) * 111_320.0**2 * np.cos(np.radians((box[:, 1] + box[:, 3]) / 2))
+        n_cells = 2 * float(np.sum(m2)) / h3.average_hexagon_area(res, "m^2") + 7 * len(parts)
+        if n_cells * _H3_CELL_BYTES > memory_budget():
+            raise IndexBuildError(
+                f"the H3 cover at resolution {res} needs about {n_cells:,.0f} cells "
+                f"({_gb(n_cells * _H3_CELL_BYTES)}), above the index memory budget of "
+                f"{_gb(memory_budget())}: choose a coarser resolution or smaller zones"
+            )
     inner = [_cells(p, res, "full") for p in shapely.buffer(parts, -MARGIN_DEG)]
     touched = [_cells(p, res, "overlap") for p in shapely.buffer(parts, MARGIN_DEG)]
     zone = np.repeat(part_zone, [len(c) for c in inner])

@@ -76,7 +76,9 @@ def monthly_chart(levels: pd.DataFrame, baseline: pd.Series, crisis_start: str |
     return fig
 
 
-def resilience_chart(distribution: pd.DataFrame, mean_top: float, top: int) -> Figure:
+def resilience_chart(
+    distribution: pd.DataFrame, mean_top: float, top: int, n_mean: int | None = None
+) -> Figure:
     """Histogram of the resilience of eligible towns, the ranked ones stacked on top.
 
     Parameters
@@ -87,7 +89,11 @@ def resilience_chart(distribution: pd.DataFrame, mean_top: float, top: int) -> F
         Mean resilience of the ranked towns, drawn as a line.
     top : int
         Length of the palmarès (for the labels).
+    n_mean : int, optional
+        How many ranked towns the mean is over (default `top`).
     """
+    n_mean = top if n_mean is None else n_mean
+    over = f"the top {top}" if n_mean == top else f"{n_mean} of the top {top}"
     fig = Figure(figsize=(7, 3.2), layout="constrained")
     ax = fig.subplots()
     values = distribution["resilience"].to_numpy(float)
@@ -103,9 +109,7 @@ def resilience_chart(distribution: pd.DataFrame, mean_top: float, top: int) -> F
             label=["other eligible towns", f"top {top}"],
         )
     if not np.isnan(mean_top):
-        ax.axvline(
-            mean_top, color="#c0392b", lw=1.5, label=f"mean of the top {top}: {mean_top:.0%}"
-        )
+        ax.axvline(mean_top, color="#c0392b", lw=1.5, label=f"mean of {over}: {mean_top:.0%}")
     ax.axvline(1.0, color="#555555", ls="--", lw=1, label="pre-crisis level")
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("resilience: mean daily passages in the crisis / before it")

@@ -15,6 +15,7 @@ from matplotlib.colors import Normalize, to_hex
 from footfall.errors import InputError
 from footfall.indicators import daily_passages, monthly_passages
 from footfall.manifest import HASH
+from footfall.publish import check_min_count, is_suppressed, suppressed_text
 from footfall.ranking import Palmares
 from footfall.zones import ZoneSet
 
@@ -111,8 +112,8 @@ def build_content(
     title : str
         Report title.
     min_count : int
-        Suppression threshold: a figure resting on fewer raw passages is shown as
-        ``"<min_count>"`` (see Notes).
+        Suppression threshold in distinct devices, the one `pal` was computed with
+        (``0``: none); a suppressed figure is shown as ``"<min_count>"`` (see Notes).
     chart_top : int
         How many of the top towns the monthly chart and table show.
     manifest : dict
@@ -124,23 +125,29 @@ def build_content(
 
     Notes
     -----
-    Raw passages are distinct devices per zone-hour before normalisation. A zone-month
-    is suppressed when its raw passages in that month are below `min_count`; a zone's
-    mean monthly passages and resilience are suppressed when its raw mean monthly
-    passages over the ranking period are below `min_count`.
+    The rule of :mod:`footfall.publish`: a figure is published only when the busiest
+    zone-hour of its window (raw passages: distinct devices) reaches `min_count`. A
+    zone-month's window is the month; a town's figures are those flagged in
+    ``pal.scores["suppressed"]``.
     """
-    if min_count < 1:
-        raise InputError(f"min_count was {min_count} but must be at least 1")
+    min_count = check_min_count(min_count)
+    if min_count != pal.params.get("min_count"):
+        raise InputError(
+            f"min_count was {min_count} but the palmarès was computed with "
+            f"{pal.params.get('min_count')}: pass the same to footfall.palmares"
+        )
     params = pal.params
-    raw = daily_passages(hourly, zone_ids=zones.zone_ids, normalise=False)
-    raw_period = monthly_passages(
-        raw, period=tuple(params["period"]), min_coverage=params["min_coverage"]
+    # Device floor of each zone-month: its busiest hour (footfall.publish).
+    stamps = hourly["hour"].dt.tz_localize(None)
+    monthly_floor = (
+        hourly.groupby([stamps.dt.to_period("M").rename("month"), hourly["zone_id"].astype(str)])[
+            "passages"
+        ]
+        .max()
+        .unstack("zone_id")
     )
-    # Raw passages per zone and calendar month: what suppression of zone-months rests on.
-    raw_months = raw.groupby(raw.index.to_period("M")).sum(min_count=1)
-    hidden = raw_period < min_count
-    scores = pal.scores.assign(hidden=hidden.reindex(pal.scores.index, fill_value=True))
-    k = f"<{min_count:,}"
+    scores = pal.scores.assign(hidden=pal.scores["suppressed"].astype(bool))
+    k = suppressed_text(min_count)
 
     def passages(zid: str, value: float) -> tuple[str, float]:
         if scores.at[zid, "hidden"]:
@@ -210,9 +217,10 @@ def build_content(
     chart = pal.table.head(chart_top)
     labels = [f"{r.rank}. {r.name}" for r in chart.itertuples(index=False)]
     levels = _monthly_levels(pal.daily[chart["zone_id"]], params["min_coverage"])
-    hide = (raw_months.reindex(index=levels.index, columns=chart["zone_id"]) < min_count) | (
-        scores.loc[chart["zone_id"], "hidden"].to_numpy(bool)
-    )
+    floor = monthly_floor.reindex(index=levels.index, columns=chart["zone_id"]).fillna(0)
+    hide = pd.DataFrame(
+        is_suppressed(floor.to_numpy(), min_count), index=floor.index, columns=floor.columns
+    ) | scores.loc[chart["zone_id"], "hidden"].to_numpy(bool)
     levels = levels.mask(hide.to_numpy(bool))
     levels.columns = labels
     baseline = monthly_passages(
@@ -243,7 +251,7 @@ def build_content(
     map_zones = _map_zones(zones, pal, scores, k, color_range)
     summary = {
         "Towns ranked": f"{len(pal.table)}",
-        f"Mean resilience of the top {len(pal.table)}": _percent(pal.mean_resilience),
+        _mean_label(pal): _percent(pal.mean_resilience),
         "Regions represented": f"{len(pal.regions)}",
         "Towns excluded": f"{len(pal.excluded)} of {len(scores)}",
         "Ranking period": " – ".join(_month(d) for d in params["period"]),
@@ -268,6 +276,14 @@ def build_content(
         manifest=manifest,
         manifest_view=_manifest_view(manifest),
     )
+
+
+def _mean_label(pal: Palmares) -> str:
+    """Say what the mean resilience is over: the ranked towns with a published index."""
+    n, ranked = pal.mean_resilience_n, len(pal.table)
+    if n == ranked:
+        return f"Mean resilience of the {ranked} towns ranked"
+    return f"Mean resilience of the towns ranked ({n} of {ranked} with a published index)"
 
 
 def _manifest_view(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -329,10 +345,16 @@ def _notes(params: dict[str, Any], min_count: int) -> list[str]:
         f"Mean monthly passages: mean daily passages from {period}, times 365.25 / 12.",
         f"Resilience: mean daily passages from {crisis} over those from {baseline}.",
         "Eligible towns: " + (", ".join(f for f in filters if f) or "every town") + ".",
-        f"Small counts are suppressed: a zone-month with fewer than {min_count:,} raw "
-        f'passages is shown as "<{min_count:,}", and so are the monthly passages and '
-        f"resilience of a town with fewer than {min_count:,} raw passages in a mean month "
-        "of the ranking period (such towns are also left out of the charts).",
+        (
+            f"Small counts are suppressed: a figure is published only when the busiest "
+            f"zone-hour of its window saw at least {min_count:,} distinct devices (a lower "
+            f"bound on the devices behind it); otherwise it reads "
+            f'"{suppressed_text(min_count)}". This applies to each zone-month, and to the '
+            "monthly passages and resilience of a town (such towns are also left out of "
+            "the charts and of the mean resilience)."
+            if min_count > 0
+            else "Small counts are NOT suppressed (min_count 0): for internal use only."
+        ),
         "The report is built from hourly counts only: no device identifier is read or written.",
     ]
 

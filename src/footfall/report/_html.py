@@ -61,6 +61,7 @@ def render_html(
                     content.distribution,
                     content.palmares.mean_resilience,
                     len(content.palmares.table),
+                    content.palmares.mean_resilience_n,
                 )
             ),
             notes=content.notes,

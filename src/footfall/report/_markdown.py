@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from footfall.manifest import beside
+from footfall.publish import markdown_cell
 from footfall.report._charts import monthly_chart, points_map, resilience_chart, save_png
 from footfall.report._content import Content, Table
 
@@ -39,7 +40,9 @@ def render_markdown(content: Content, out: Path) -> str:
         "monthly": monthly_chart(
             content.monthly_levels, content.baseline_levels, params["crisis"][0]
         ),
-        "resilience": resilience_chart(content.distribution, pal.mean_resilience, len(pal.table)),
+        "resilience": resilience_chart(
+            content.distribution, pal.mean_resilience, len(pal.table), pal.mean_resilience_n
+        ),
     }
     pngs = chart_paths(out)
     for name, fig in charts.items():
@@ -84,7 +87,7 @@ def markdown_table(table: Table) -> str:
         return "_None._"
 
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+        return "| " + " | ".join(map(markdown_cell, cells)) + " |"
 
     align = ["---:" if num else "---" for num in table.numeric]
     return "\n".join([line(table.columns), "|" + "|".join(align) + "|", *map(line, table.rows)])

@@ -10,7 +10,8 @@ import pandas as pd
 
 from footfall.errors import InputError
 from footfall.manifest import atomic_path, beside, file_record, make_manifest, write_manifest
-from footfall.ranking import palmares
+from footfall.publish import check_min_count
+from footfall.ranking import palmares, publication
 from footfall.report._content import build_content
 from footfall.report._html import render_html
 from footfall.report._map import LEAFLET_VERSION
@@ -59,8 +60,8 @@ def write_report(
     chart_top : int
         How many of the top towns the monthly chart shows.
     min_count : int
-        Suppression threshold: figures resting on fewer raw passages are published as
-        ``"<min_count>"`` (see Notes).
+        Suppression threshold in distinct devices (``0``: none, for internal use): see
+        Notes and :mod:`footfall.publish`.
     tiles : str, optional
         Basemap tile URL template (``https://.../{z}/{x}/{y}.png``) for the HTML map.
         Without it the map has no basemap and the page needs no network at all.
@@ -78,7 +79,7 @@ def write_report(
     Raises
     ------
     InputError
-        On an unknown `format`, a `min_count` below 1, or inputs the palmarès refuses
+        On an unknown `format`, a negative `min_count`, or inputs the palmarès refuses
         (see :func:`footfall.palmares`).
     ZoneError
         When `zones` cannot be read.
@@ -86,11 +87,11 @@ def write_report(
     Notes
     -----
     The HTML page is self-contained: Leaflet (vendored, version 1.9.4) and the charts
-    (SVG) are inlined, so it opens offline. Raw passages are distinct devices per
-    zone-hour before normalisation; a zone-month with fewer than `min_count` of them is
-    shown as ``"<min_count>"``, and so are the monthly passages and resilience of a
-    town with fewer than `min_count` raw passages in a mean month of the ranking
-    period. The report reads hourly counts only, so no device identifier can reach it.
+    (SVG) are inlined, so it opens offline. A figure is published only when the busiest
+    zone-hour of its window saw at least `min_count` distinct devices (a lower bound on
+    the devices behind it); otherwise it reads ``"<min_count>"``: each zone-month, and
+    a town's monthly passages and resilience. The report reads hourly counts only, so
+    no device identifier can reach it.
     """
     out = Path(out)
     fmt = format or ("md" if out.suffix.lower() in (".md", ".markdown") else "html")
@@ -112,7 +113,8 @@ def write_report(
 
         hourly = attach_panel(hourly.copy(deep=False), kwargs["panel"])
 
-    pal = palmares(hourly, zones, top=top, **kwargs)
+    min_count = check_min_count(min_count)
+    pal = palmares(hourly, zones, top=top, min_count=min_count, **kwargs)
     parameters = {
         **{k: v for k, v in pal.params.items() if k != "zones_hash"},
         "format": fmt,
@@ -133,6 +135,7 @@ def write_report(
         outputs={"report": str(out)}
         | ({name: str(p) for name, p in chart_paths(out).items()} if fmt == "md" else {}),
         leaflet=LEAFLET_VERSION,
+        publication=publication(min_count),
         upstream=hourly.attrs.get("manifest"),
     )
     content = build_content(

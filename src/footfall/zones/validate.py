@@ -30,11 +30,23 @@ __all__ = [
     "Problem",
     "ValidationReport",
     "AREA_BOUNDS_KM2",
+    "MAX_EXTENT_KM",
+    "MAX_ABS_LAT",
+    "extent_problem",
+    "extent_km",
 ]
 
 #: Plausible area of a town-centre zone, in km²: below, a sliver or a unit
 #: mistake; above, a whole commune or a projection mistake.
 AREA_BOUNDS_KM2 = (0.01, 50.0)
+
+#: Largest side of a zone's bounding box, in km. A town centre spans a few km; the
+#: zone index's memory grows with the square of the extent (about 200 bytes per
+#: 1/4096-degree grid cell of the box: 0.35 GB at 30 km, 4 GB for a 100 km square).
+MAX_EXTENT_KM = 30.0
+#: Zones must lie between these latitudes (south and north): near a pole lon/lat
+#: boxes degenerate, and a ring around a pole is not a polygon in lon/lat.
+MAX_ABS_LAT = 85.0
 
 Severity = Literal["error", "warning"]
 
@@ -181,7 +193,9 @@ def validate_zones(path: str | Path) -> ValidationReport:
         rings; invalid geometry (with shapely's reason); coordinates outside
         WGS84 ranges (with a hint for Lambert-93 metres); missing or mistyped
         properties; duplicate ``zone_id``; overlapping zones; area outside
-        :data:`AREA_BOUNDS_KM2`. Warnings: clockwise exterior (or
+        :data:`AREA_BOUNDS_KM2`; rings crossing the antimeridian unsplit, polar
+        caps, a bounding box over :data:`MAX_EXTENT_KM` a side (see
+        :func:`extent_problem`). Warnings: clockwise exterior (or
         counter-clockwise interior) rings, more than 6 decimals, a legacy
         ``crs`` member.
 
@@ -380,7 +394,9 @@ def _check_zones(zones: Sequence[_Zone], report: ValidationReport) -> None:
         problems = _zone_problems(zone)
         report.problems.extend(problems)
         if zone.geom is not None and not any(
-            p.code in ("geometry-type", "geometry-empty", "coordinates-range") for p in problems
+            p.code
+            in ("geometry-type", "geometry-empty", "coordinates-range", "antimeridian", "polar-cap")
+            for p in problems
         ):
             usable.append(zone)
 
@@ -448,6 +464,11 @@ def _zone_problems(zone: _Zone) -> list[Problem]:
     if _out_of_range(xy).any():
         add("coordinates-range", _range_message(xy))
         return out
+    extent = extent_problem(geom)
+    if extent is not None:
+        add(*extent)
+        if extent[0] != "extent":
+            return out
     if not shapely.is_valid(geom):
         add("geometry-invalid", f"invalid geometry: {shapely.is_valid_reason(geom)}")
     if _excess_decimals(xy):
@@ -461,6 +482,76 @@ def _zone_problems(zone: _Zone) -> list[Problem]:
             "warning",
         )
     return out
+
+
+def extent_km(bounds: tuple[float, float, float, float]) -> tuple[float, float]:
+    """Width and height in km of a lon/lat box (width at its middle latitude)."""
+    xmin, ymin, xmax, ymax = bounds
+    mid = np.radians((ymin + ymax) / 2)
+    return float((xmax - xmin) * 111.32 * np.cos(mid)), float((ymax - ymin) * 110.57)
+
+
+def extent_problem(geom: BaseGeometry) -> tuple[str, str] | None:
+    """Why a zone's extent is not a town centre the index can hold, or None.
+
+    Parameters
+    ----------
+    geom : shapely geometry
+        A (Multi)Polygon in WGS84 lon/lat, coordinates in range.
+
+    Returns
+    -------
+    tuple of (code, reason) or None
+        ``polar-cap``: a ring winds around a pole, or the zone goes beyond
+        ±:data:`MAX_ABS_LAT` latitude; ``antimeridian``: a ring has an edge longer
+        than 180° of longitude, i.e. it crosses the antimeridian without being split
+        (RFC 7946 §3.1.9); ``extent``: the bounding box is wider or taller than
+        :data:`MAX_EXTENT_KM`. Each reason names the bound.
+    """
+    rings = shapely.get_rings(shapely.get_parts(geom))
+    xmin, ymin, xmax, ymax = geom.bounds
+    lat = max(abs(ymin), abs(ymax))
+    for n, ring in enumerate(rings):
+        xy = shapely.get_coordinates(ring)
+        step = np.diff(xy[:, 0])
+        turn = float(np.sum((step + 180.0) % 360.0 - 180.0))
+        if abs(turn) > 180.0:
+            return (
+                "polar-cap",
+                f"ring {n} winds around a pole ({turn:+.0f}° of longitude): a polar cap is "
+                f"not a zone; zones must lie between latitudes -{MAX_ABS_LAT:g}° and "
+                f"{MAX_ABS_LAT:g}°",
+            )
+    if lat > MAX_ABS_LAT:
+        return (
+            "polar-cap",
+            f"reaches latitude {lat:g}°: zones must lie between latitudes -{MAX_ABS_LAT:g}° "
+            f"and {MAX_ABS_LAT:g}°",
+        )
+    for n, ring in enumerate(rings):
+        xy = shapely.get_coordinates(ring)
+        jump = np.abs(np.diff(xy[:, 0]))
+        if len(jump) and jump.max() > 180.0:
+            k = int(np.argmax(jump))
+            return (
+                "antimeridian",
+                f"ring {n} crosses the antimeridian without being split (edge from lon "
+                f"{xy[k, 0]:g} to {xy[k + 1, 0]:g}, longer than the bound of 180°): split it "
+                "at ±180° into a MultiPolygon (RFC 7946 §3.1.9)",
+            )
+    if xmax - xmin > 180.0:  # parts on both sides of a split at ±180°: measure across it
+        xs = shapely.get_coordinates(geom)[:, 0]
+        xs = np.where(xs < 0, xs + 360.0, xs)
+        xmin, xmax = float(xs.min()), float(xs.max())
+    width, height = extent_km((xmin, ymin, xmax, ymax))
+    if max(width, height) > MAX_EXTENT_KM:
+        return (
+            "extent",
+            f"bounding box {width:,.0f} km × {height:,.0f} km exceeds the bound of "
+            f"{MAX_EXTENT_KM:g} km a side (a town centre spans a few km; the index's memory "
+            "grows with the square of the extent)",
+        )
+    return None
 
 
 def _out_of_range(xy: np.ndarray) -> np.ndarray:
