@@ -20,9 +20,9 @@ from click.testing import CliRunner
 import footfall as ff
 from footfall.cli import cli
 from footfall.errors import InputError
-from footfall.tables import attach_panel
 from footfall.manifest import beside
 from footfall.publish import csv_cell, device_floor, markdown_cell, write_csv
+from footfall.tables import attach_panel
 
 TZ = "Europe/Paris"
 DAYS = pd.date_range("2020-01-01", "2020-04-30", freq="D")

@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize, to_hex
 
 from footfall.errors import InputError
-from footfall.indicators import daily_passages, monthly_passages
+from footfall.indicators import monthly_passages
 from footfall.manifest import HASH
 from footfall.publish import check_min_count, is_suppressed, suppressed_text
 from footfall.ranking import Palmares
