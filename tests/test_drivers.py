@@ -190,6 +190,7 @@ def test_from_a_table_without_hourly_skips_method_figures(pal, zones, hourly):
     # only the top 10: the output says the correlations are cut by selection
     cut = ff.drivers(pal.table, zones, n_boot=200)
     assert any("cut by selection" in n for n in cut.notes)
+    assert cut.headline.startswith("Only the 10 towns of the palmarès table are used, of about")
 
 
 def test_cli_writes_csv_md_html(pal, zones, hourly, indicators_csv, tmp_path):

@@ -81,6 +81,7 @@ BUILTIN = {
 }
 _LAMBERT = "EPSG:2154"
 _MIN_TOWNS = 5
+_MECHANICAL = "related by construction"
 
 
 @dataclass(frozen=True, repr=False)
@@ -124,16 +125,30 @@ class Drivers:
     @property
     def headline(self) -> str:
         """The line every output starts with: which towns the figures rest on."""
+        n, eligible = len(self.towns), self.params.get("eligible") or len(self.towns)
+        towns = (
+            f"All {n} eligible ranked towns are used, not only the top {self.top}, so the "
+            "correlations are not cut by the selection."
+            if eligible <= n
+            else f"Only the {n} towns of the palmarès table are used, of about {eligible} "
+            "eligible: the correlations are cut by the selection (rank every town to use "
+            "them all)."
+        )
         return (
-            f"All {len(self.towns)} eligible ranked towns are used, not only the top "
-            f"{self.top}, so the correlations are not cut by the selection. Intervals: "
+            f"{towns} Intervals: "
             f"{self.params['level']:.0%} bootstrap over towns ({self.params['n_boot']} draws, "
             f"seed {self.params['seed']}); top {self.top} by each target vs the rest."
         )
 
-    def strongest(self, target: str, k: int = 4) -> pd.DataFrame:
-        """Return the `k` numeric indicators with the largest ``|rho|`` for `target`."""
+    def strongest(self, target: str, k: int = 4, *, mechanical: bool = True) -> pd.DataFrame:
+        """Return the `k` numeric indicators with the largest ``|rho|`` for `target`.
+
+        ``mechanical=False`` leaves out the method figures related to `target` by
+        construction (their window lies inside the target's).
+        """
         rows = self.table[(self.table["target"] == target) & self.table["rho"].notna()]
+        if not mechanical:
+            rows = rows[~rows["note"].str.contains(_MECHANICAL, regex=False)]
         return rows.reindex(rows["rho"].abs().sort_values(ascending=False).index).head(k)
 
     def to_markdown(self) -> str:
@@ -173,7 +188,7 @@ class Drivers:
         pictures = [
             (row.indicator, target)
             for target in ("resilience", "monthly_passages")
-            for row in self.strongest(target, charts).itertuples()
+            for row in self.strongest(target, charts, mechanical=False).itertuples()
         ]
         if pictures:
             body.append("<h3>Scatter plots (strongest indicators)</h3><div>")
@@ -305,7 +320,7 @@ def drivers(
         raise InputError(f"`n_boot` was {n_boot} but must be at least 100")
     zones = zones if isinstance(zones, ZoneSet) else read_zones(zones)
     notes: list[str] = []
-    towns, daily, default_top, baseline = _towns(palmares, zones, hourly, notes)
+    towns, daily, default_top, baseline, eligible = _towns(palmares, zones, hourly, notes)
     top = int(top if top is not None else default_top)
     if top < 1:
         raise InputError(f"`top` was {top} but must be at least 1")
@@ -332,7 +347,13 @@ def drivers(
         indicators=kinds,
         notes=notes,
         top=top,
-        params={"n_boot": n_boot, "seed": seed, "level": level, "baseline": list(baseline)},
+        params={
+            "n_boot": n_boot,
+            "seed": seed,
+            "level": level,
+            "baseline": list(baseline),
+            "eligible": eligible,
+        },
     )
 
 
@@ -341,8 +362,8 @@ def drivers(
 
 def _towns(
     palmares: Any, zones: ZoneSet, hourly: Any, notes: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame | None, int, tuple[str, str]]:
-    """Every town used, indexed by zone_id; the daily passages; the default N; the baseline."""
+) -> tuple[pd.DataFrame, pd.DataFrame | None, int, tuple[str, str], int]:
+    """Every town used (by zone_id), daily passages, default N, baseline, eligible towns."""
     from footfall.counts import BASELINE
     from footfall.ranking import Palmares
 
@@ -363,6 +384,7 @@ def _towns(
         table = ranked.set_index("zone_id")[["rank", "monthly_passages", "resilience"]]
         daily = palmares.daily
         default_top = palmares.params.get("top") or len(table)
+        eligible = len(table)
         baseline = tuple(palmares.params.get("baseline") or BASELINE)
         notes.append(
             f"Towns: all {len(table)} eligible zones of the palmarès (its table shows the "
@@ -385,12 +407,12 @@ def _towns(
         default_top = min(30, len(table))
         baseline = BASELINE
         notes.append(f"Towns: the {len(table)} zones of the palmarès table.")
-        _warn_selection(table, zones, notes)
+        eligible = _warn_selection(table, zones, notes)
     for col in ("name", "insee", "region", "population"):
         # The zone set is authoritative for the towns' properties.
         table[col] = props[col].reindex(table.index).to_numpy()
     table["insee"] = table["insee"].astype(str)
-    return table, daily, int(default_top), tuple(str(d) for d in baseline)
+    return table, daily, int(default_top), tuple(str(d) for d in baseline), eligible
 
 
 def _read_palmares(source: Any) -> pd.DataFrame:
@@ -430,7 +452,7 @@ def _read_palmares(source: Any) -> pd.DataFrame:
     return frame[keep].set_index("zone_id")
 
 
-def _warn_selection(table: pd.DataFrame, zones: ZoneSet, notes: list[str]) -> None:
+def _warn_selection(table: pd.DataFrame, zones: ZoneSet, notes: list[str]) -> int:
     from footfall.ranking import eligibility
 
     eligible = int(eligibility(zones)["eligible"].sum())
@@ -441,6 +463,7 @@ def _warn_selection(table: pd.DataFrame, zones: ZoneSet, notes: list[str]) -> No
             "town (`footfall rank --top 10000`, or pass the Palmares of ff.palmares(..., "
             "top=None)) to use them all."
         )
+    return max(eligible, len(table))
 
 
 # -- built-in indicators -----------------------------------------------------------------
@@ -783,7 +806,7 @@ def _measure(
                 else:
                     notes.append(f"top {top} vs rest: too few towns in a group")
             if indicator in METHOD_WINDOWS and target == "resilience":
-                notes.append("window inside the resilience crisis window: related by construction")
+                notes.append(f"window inside the resilience crisis window: {_MECHANICAL}")
             if len(towns) > row["n"]:
                 notes.append(f"{len(towns) - row['n']} town(s) without a value")
             rows.append(row | {"note": "; ".join(notes)})
@@ -810,10 +833,16 @@ def _display(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy().astype(object)
     for col in frame.columns:
         if frame[col].dtype.kind == "f":
-            out[col] = frame[col].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+            out[col] = frame[col].map(_number)
         else:
             out[col] = frame[col].map(lambda v: "" if v is None or pd.isna(v) else str(v))
     return out
+
+
+def _number(v: float) -> str:
+    if pd.isna(v):
+        return ""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
 def _markdown(frame: pd.DataFrame) -> str:

@@ -81,7 +81,7 @@ def drivers(
     if not quiet:
         click.echo(result.headline)
         for target in ("resilience", "monthly_passages"):
-            for row in result.strongest(target, 3).itertuples():
+            for row in result.strongest(target, 3, mechanical=False).itertuples():
                 click.echo(
                     f"  {target:<17} {row.indicator:<20} rho {row.rho:+.2f} "
                     f"[{row.rho_low:+.2f}, {row.rho_high:+.2f}]  n={row.n}"
