@@ -216,7 +216,7 @@ def test_cli_writes_csv_md_html(pal, zones, hourly, indicators_csv, tmp_path):
     cats = pd.read_csv(tmp_path / "drivers-categories.csv")
     assert {"mayor_party", "region"} == set(cats["indicator"])
     md = outputs["md"].read_text()
-    assert f"All {n} eligible ranked towns are used, not only the top 30" in md
+    assert f"All {n} eligible ranked towns are used, not only the top {n // 3}" in md
     page = outputs["html"].read_text()
     assert f"All {n} eligible ranked towns are used" in page
     assert len(re.findall(r'src="data:image/png;base64,', page)) >= 4

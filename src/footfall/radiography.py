@@ -285,7 +285,8 @@ def drivers(
         Hourly table (panel beside it) for the method figures when `palmares` is a
         table; a :class:`~footfall.Palmares` carries its own daily passages.
     top : int, optional
-        The N of "top N vs the rest" (default the palmarès's own length, else 30).
+        The N of "top N vs the rest": default the palmarès's own length (else 30), or a
+        third of the towns when that leaves fewer than half of them in the rest.
     n_boot : int
         Bootstrap draws (resampling towns with replacement).
     seed : int
@@ -321,6 +322,12 @@ def drivers(
     zones = zones if isinstance(zones, ZoneSet) else read_zones(zones)
     notes: list[str] = []
     towns, daily, default_top, baseline, eligible = _towns(palmares, zones, hourly, notes)
+    if top is None and default_top > len(towns) // 2:
+        top = max(1, len(towns) // 3)
+        notes.append(
+            f"Top {top} vs the rest (a third of the {len(towns)} towns): the palmarès's "
+            f"top {default_top} would leave too few towns in the rest."
+        )
     top = int(top if top is not None else default_top)
     if top < 1:
         raise InputError(f"`top` was {top} but must be at least 1")
