@@ -260,7 +260,3 @@ def test_report_section(hourly, zones, indicators_csv, tmp_path):
     assert text.index('id="drivers"') < text.index('id="method"')
     md = ff.write_report(hourly, zones, tmp_path / "r.md", indicators=indicators_csv)
     assert "## What drives dynamism" in md.read_text()
-    assert (
-        '<section id="drivers">'
-        not in ff.write_report(hourly, zones, tmp_path / "plain.html").read_text()
-    )
