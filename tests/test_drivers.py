@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import footfall as ff
 from footfall.cli import cli
 from footfall.hourly import attach_panel
-from footfall.radiography import COLUMNS, _ranks, spearman
+from footfall.radiography import COLUMNS, _ranks, _sample_ranks, spearman
 from footfall.zones import ZoneSet
 
 ZONES_DIR = Path(__file__).resolve().parents[1] / "zones"
@@ -95,6 +95,13 @@ def test_ranks_average_ties_like_pandas():
     values = np.array([[3.0, 1.0, 3.0, 2.0, 1.0, 3.0], [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
     expected = pd.DataFrame(values.T).rank().to_numpy().T
     np.testing.assert_array_equal(_ranks(values), expected)
+
+
+def test_sample_ranks_by_counting_equal_sorted_ranks():
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 7, 50).astype(float)  # many ties, as bootstrap samples have
+    idx = rng.integers(0, 50, size=(30, 50))
+    np.testing.assert_allclose(_sample_ranks(values, idx), _ranks(values[idx]))
 
 
 def test_spearman_matches_pandas_and_interval_is_reproducible():
