@@ -260,6 +260,28 @@ def test_cli_bad_indicator_csv_is_one_clean_line(pal, zones, tmp_path):
     assert wrong.exit_code != 0 and "write .csv, .md or .html" in wrong.output
 
 
+def test_indicators_as_french_spreadsheets_save_them(pal, zones, tmp_path):
+    towns = pal.scores[pal.scores["eligible"]]
+    rows = ["insee;nom;vacance;libre"]
+    rows += [f"{i.lstrip('0')};Ville é {k};{k},5;texte {k}" for k, i in enumerate(towns["insee"])]
+    path = tmp_path / "towns.csv"
+    path.write_bytes("\n".join(rows).encode("cp1252"))
+    result = ff.drivers(pal, zones, indicators=path, n_boot=200, builtin=False)
+    assert result.indicators == {"vacance": "numeric"}
+    got = result.towns.set_index("insee")["vacance"]
+    assert got.notna().all() and got.loc["01053"] % 1 == 0.5
+    notes = " ".join(result.notes)
+    assert "column 'nom' read as a label" in notes and "column 'libre' left out" in notes
+    assert "leading zero" in notes
+
+
+def test_bad_palmares_is_one_clean_error(zones, tmp_path):
+    bad = tmp_path / "p.csv"
+    bad.write_text("zone_id,passages\n30007-centre,12\n")
+    with pytest.raises(ff.InputError, match="lacks column"):
+        ff.drivers(bad, zones)
+
+
 def test_report_section(hourly, zones, indicators_csv, tmp_path):
     page = ff.write_report(hourly, zones, tmp_path / "r.html", indicators=indicators_csv)
     text = page.read_text()

@@ -82,6 +82,9 @@ BUILTIN = {
 _LAMBERT = "EPSG:2154"
 _MIN_TOWNS = 5
 _MECHANICAL = "related by construction"
+_MAX_CATEGORIES = 30
+#: Columns of an indicators file that name or locate a town: never indicators.
+_LABELS = {"name", "nom", "commune", "town", "libelle", "libellé", "zone_id", "rank", "department"}
 
 
 @dataclass(frozen=True, repr=False)
@@ -652,13 +655,17 @@ def read_indicators(
     frame = frame.set_index("insee")
     values, kinds = pd.DataFrame(index=towns.index), {}
     for col in frame.columns:
+        label = str(col).strip()
+        if label.casefold() in _LABELS:
+            notes.append(f"{name}: column {label!r} read as a label, not an indicator.")
+            continue
         text = frame[col].astype("string").str.strip()
         text = text.mask(text.str.lower().isin(["", "na", "n/a", "nan", "none", "null", "-"]))
-        number = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+        plain = text.str.replace(r"[\s\u00a0\u202f]", "", regex=True).str.replace(",", ".")
+        number = pd.to_numeric(plain, errors="coerce")
         given = int(text.notna().sum())
         bad = text.notna() & number.isna()
         mapped = towns["insee"].map(text)
-        label = str(col).strip()
         if given and (given - int(bad.sum())) / given >= 0.8:
             kinds[label] = "numeric"
             mapped = towns["insee"].map(number).astype(float)
@@ -666,6 +673,12 @@ def read_indicators(
             if bad.any():
                 shown = ", ".join(repr(v) for v in text[bad].unique()[:3])
                 notes.append(f"{label}: {int(bad.sum())} non-numeric value(s) left out ({shown}).")
+        elif mapped.nunique() > _MAX_CATEGORIES:
+            notes.append(
+                f"{name}: column {label!r} left out: {mapped.nunique()} distinct text values, "
+                f"neither numbers nor categories (at most {_MAX_CATEGORIES})."
+            )
+            continue
         else:
             kinds[label] = "category"
             values[label] = mapped.astype(object).where(mapped.notna(), None).to_numpy()
@@ -684,10 +697,17 @@ def _read_table(source: pd.DataFrame | str | Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path).astype("string")
-        with open(path, encoding="utf-8-sig") as fh:
-            header = fh.readline()
+        try:
+            encoding = "utf-8-sig"
+            with open(path, encoding=encoding) as fh:
+                header = fh.readline()
+                fh.read()
+        except UnicodeDecodeError:
+            encoding = "cp1252"  # French spreadsheets often save as Windows-1252
+            with open(path, encoding=encoding) as fh:
+                header = fh.readline()
         sep = max([",", ";", "\t"], key=header.count)
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise InputError(f"indicators {path} cannot be read ({exc})") from exc
 
