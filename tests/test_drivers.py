@@ -220,6 +220,7 @@ def test_cli_writes_csv_md_html(pal, zones, hourly, indicators_csv, tmp_path):
     row = table.set_index(["indicator", "target"]).loc[("planted", "resilience")]
     n = int(pal.scores["eligible"].sum())
     assert row["rho_low"] > 0.5 and row["n"] == n
+    assert table["note"].str.startswith(f"all {n} eligible ranked towns").all()
     cats = pd.read_csv(tmp_path / "drivers-categories.csv")
     assert {"mayor_party", "region"} == set(cats["indicator"])
     md = outputs["md"].read_text()

@@ -350,6 +350,12 @@ def drivers(
         kinds |= user_kinds
     targets = [t for t in TARGETS if t in towns.columns and towns[t].notna().any()]
     table, categories = _measure(towns, kinds, targets, top, n_boot, seed, level)
+    universe = (
+        f"all {len(towns)} eligible ranked towns"
+        if eligible <= len(towns)
+        else f"only the {len(towns)} towns of the palmarès table (about {eligible} eligible)"
+    )
+    table["note"] = [universe + (f"; {n}" if n else "") for n in table["note"]]
     return Drivers(
         table=table,
         categories=categories,
