@@ -436,6 +436,58 @@ md = ff.write_report(WORK / "hourly.parquet", zones, WORK / "report.md")
 print(html, f"{html.stat().st_size / 1e6:.1f} MB")
 print(md.read_text()[:600])
 """,
+    """\
+## 8. What drives dynamism: the radiographie
+
+The 2021 palmarès came with a "radiographie" of its top 30: a summer-2020 rebound,
+people of the métropoles spending lockdowns in medium towns, commercial vacancy,
+population growth. `ff.drivers` puts **every** eligible town (not only the top 30, so the
+figures are not cut by the selection) beside indicators and gives, for each indicator
+and target, Spearman's rho with a 95 % bootstrap interval over towns, and the top N
+against the rest.
+
+**Simulated data can only show the method, not the 2021 findings.** The simulator
+plants each town's resilience without regard to its population, density or distance to
+a métropole, so whatever comes out here is chance or construction, never evidence about
+French towns. Run it on a real panel to test the published claims.
+
+Built-in indicators: population, density (population / commune area), distance to the
+nearest métropole, zone area, region, and the method's own figures (summer 2020,
+November and December 2020 over the baseline). Your own indicators come as a CSV keyed
+by `insee`; the one below is invented (random), only to show the format.
+""",
+    """\
+import numpy as np
+
+eligible = pal.scores[pal.scores["eligible"]]
+invented = pd.DataFrame(
+    {
+        "insee": eligible["insee"],
+        "mayor_years": np.random.default_rng(0).integers(1, 25, len(eligible)),
+    }
+)
+invented.to_csv(WORK / "towns.csv", index=False)
+
+radio = ff.drivers(pal, zones, indicators=WORK / "towns.csv")
+print(radio.headline)
+radio.strongest("resilience", 6)[["indicator", "n", "rho", "rho_low", "rho_high", "note"]]
+""",
+    """\
+radio.table.query("target == 'monthly_passages'")[
+    ["indicator", "n", "rho", "rho_low", "rho_high", "top_median", "rest_median"]
+]
+""",
+    """\
+from IPython.display import Image
+
+from footfall.radiography import scatter_png
+
+Image(scatter_png(radio, "metro_distance_km", "resilience"))
+""",
+    """\
+page = radio.write(WORK / "drivers.html")
+print(page, "- tables, notes and scatter plots in one page;", *radio.notes, sep="\n")
+""",
 ]
 
 

@@ -51,6 +51,9 @@ _LAZY: dict[str, str] = {
     "eligibility": "footfall.ranking",
     "Palmares": "footfall.ranking",
     "palmares": "footfall.ranking",
+    # drivers
+    "Drivers": "footfall.radiography",
+    "drivers": "footfall.radiography",
     # report
     "write_report": "footfall.report",
 }
@@ -63,6 +66,7 @@ __all__ = [
     "InputError",
     "ZoneError",
     "__version__",
+    "Drivers",
     "Palmares",
     "ZoneIndex",
     "ZoneSet",
@@ -70,6 +74,7 @@ __all__ = [
     "count_passages",
     "daily_passages",
     "diff_zones",
+    "drivers",
     "eligibility",
     "fix_zones",
     "monthly_passages",
@@ -113,6 +118,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         resilience,
     )
     from footfall.ingest import read_pings
+    from footfall.radiography import Drivers, drivers
     from footfall.ranking import Palmares, eligibility, palmares, rank
     from footfall.report import write_report
     from footfall.simulation import simulate

@@ -22,6 +22,7 @@ _COMMANDS: dict[str, str] = {
     "count": "footfall.cli.count:count",
     "rank": "footfall.cli.rank:rank",
     "report": "footfall.cli.report:report",
+    "drivers": "footfall.cli.drivers:drivers",
     "demo": "footfall.cli.demo:demo",
     "bench": "footfall.cli.bench:bench",
 }
@@ -32,6 +33,7 @@ _HELP: dict[str, str] = {
     "count": "Count hourly passages per zone from pings.",
     "rank": "Rank town centres: the palmarès.",
     "report": "Write the HTML (or Markdown) report.",
+    "drivers": "The palmarès beside town indicators: what drives dynamism.",
     "demo": "Run the whole chain on a small simulation.",
     "bench": "Benchmark point-to-zone assignment and counting against peers.",
 }

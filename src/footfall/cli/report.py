@@ -46,6 +46,11 @@ __all__ = ["report"]
     "--tiles", metavar="URL", help="Basemap tile URL template ({z}/{x}/{y}); none by default."
 )
 @click.option("--tiles-attribution", metavar="TEXT", help="Attribution of --tiles [its host].")
+@click.option(
+    "--indicators",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Town indicators (CSV keyed by insee): adds a 'What drives dynamism' section.",
+)
 @palmares_options
 @quiet_option
 def report(
@@ -58,6 +63,7 @@ def report(
     min_count: int,
     tiles: str | None,
     tiles_attribution: str | None,
+    indicators: Path | None,
     quiet: bool,
     **options,
 ) -> None:
@@ -74,6 +80,7 @@ def report(
         min_count=min_count,
         tiles=tiles,
         attribution=tiles_attribution,
+        indicators=indicators,
         **palmares_kwargs(options),
     )
     if not quiet:

@@ -36,6 +36,7 @@ def write_report(
     min_count: int = 10,
     tiles: str | None = None,
     attribution: str | None = None,
+    indicators: pd.DataFrame | str | os.PathLike | None = None,
     **kwargs: Any,
 ) -> Path:
     """Write the palmarès report: tables, map, charts, excluded towns and run manifest.
@@ -67,6 +68,9 @@ def write_report(
         Without it the map has no basemap and the page needs no network at all.
     attribution : str, optional
         Attribution of `tiles` (default the tile server's host name).
+    indicators : pandas.DataFrame or path, optional
+        Town indicators keyed by ``insee``: adds a "What drives dynamism" section
+        (:func:`footfall.drivers`, over every eligible town).
     **kwargs
         Options of :func:`footfall.palmares` (``panel``, ``normalise``, ``period``,
         ``baseline``, ``crisis``, eligibility filters...).
@@ -146,6 +150,12 @@ def write_report(
         text = render_markdown(content, out)
     else:
         text = render_html(content, tiles=tiles, attribution=attribution)
+    if indicators is not None:
+        from footfall.radiography import drivers, report_section
+
+        section = report_section(drivers(pal, zones, indicators), fmt)
+        mark = '<section id="method">' if fmt == "html" else "## Method and publication rules"
+        text = text.replace(mark, section + "\n" + mark, 1)
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     write_manifest(beside(out, "manifest", "json"), manifest)
