@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import footfall as ff
 from footfall.cli import cli
-from footfall.hourly import attach_panel
+from footfall.tables import attach_panel
 from footfall.radiography import COLUMNS, _ranks, _sample_ranks, spearman
 from footfall.zones import ZoneSet
 
