@@ -31,7 +31,7 @@ from footfall.manifest import beside
 __all__ = ["CHECKPOINT_VERSION", "load_partial", "work_folder", "remove_checkpoints"]
 
 #: Bump when the checkpoint layout or the kernel's meaning changes.
-CHECKPOINT_VERSION = 3
+CHECKPOINT_VERSION = 4
 _MAGIC = b"footfall"
 _HEADER = 16  # magic and header length
 

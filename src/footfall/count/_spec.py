@@ -27,15 +27,23 @@ class CountSpec:
         IANA time zone of the local hours and days; its UTC offsets must be whole hours.
     window : (str, str)
         Plausible UTC timestamps ``[start, end)``; others are quarantined.
+    replicates : bool
+        Also count the replicate tables behind the 95 % intervals (issue 16).
     """
 
     columns: Columns = field(default_factory=Columns)
     tz: str = "Europe/Paris"
     window: tuple[str, str] = DEFAULT_WINDOW
+    replicates: bool = True
 
     def params(self) -> dict[str, Any]:
         """Return the parameters as a JSON-ready dict (manifest and checkpoint key)."""
-        return {"columns": asdict(self.columns), "tz": self.tz, "window": list(self.window)}
+        return {
+            "columns": asdict(self.columns),
+            "tz": self.tz,
+            "window": list(self.window),
+            "replicates": self.replicates,
+        }
 
     @cached_property
     def seconds(self) -> tuple[int, int]:
