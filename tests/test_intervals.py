@@ -18,6 +18,7 @@ import pytest
 import footfall as ff
 from footfall.indicators import figure_intervals, replicate_figures
 from footfall.tables import Replicates
+from footfall.zones import ZoneSet
 
 G = 32
 DAYS = pd.date_range("2020-02-01", "2020-04-30", freq="D")
@@ -149,11 +150,11 @@ def _pings(zones, devices_per_town: int, rng: np.random.Generator):
     return pd.concat(frames, ignore_index=True)
 
 
-def test_count_and_palmares_give_intervals_that_cover(zones_small=None):
+def test_count_and_palmares_give_intervals_that_cover():
     zones = ff.read_zones("zones/")
-    sub = ff.read_zones(zones.gdf.head(40))
+    sub = ZoneSet(zones.gdf.head(30).reset_index(drop=True))
     rng = np.random.default_rng(7)
-    pings = _pings(sub, 1500, rng)
+    pings = _pings(sub, 800, rng)
     devices = pings["device_id"].unique()
     panel_ids = set(devices[rng.uniform(size=len(devices)) < 0.1])
     panel = pings[pings["device_id"].isin(panel_ids)]
