@@ -233,7 +233,8 @@ class Palmares:
                 f" Tourist status unknown for {unknown} of them (null flag and no full "
                 "pre-crisis year in the data to measure seasonality): kept."
             )
-        return text
+        cutoff = self.cutoff_sentence()
+        return f"{text} {cutoff}" if cutoff else text
 
     def to_markdown(self) -> str:
         """Render the table as Markdown, followed by :meth:`summary`."""
