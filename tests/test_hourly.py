@@ -25,8 +25,8 @@ from footfall.count import (
     reduce_slices,
 )
 from footfall.count._checkpoint import _save_partial
-from footfall.count._reduce import _unite
 from footfall.count._kernels import device_groups
+from footfall.count._reduce import _unite
 from footfall.ingest import REASONS
 from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet

@@ -13,7 +13,6 @@ import uuid
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import footfall as ff
 from footfall.indicators import figure_intervals, replicate_figures
@@ -68,12 +67,22 @@ def simulate_panel(towns: int, rng: np.random.Generator, *, share: float = 0.1,
         np.add.at(panel_active, (slice(None), group), act.T)
         pop_active += act.sum(axis=0) + rng.binomial((~in_panel).sum(), 0.9, n_days)
     t_i, d_i, g_i = np.nonzero(panel_p)
-    visits = pd.DataFrame({
-        "zone_id": np.asarray(zones, dtype=object)[t_i], "day": DAYS[d_i],
-        "group": g_i.astype(np.int16), "passages": panel_p[t_i, d_i, g_i].astype(np.int64)})
+    visits = pd.DataFrame(
+        {
+            "zone_id": np.asarray(zones, dtype=object)[t_i],
+            "day": DAYS[d_i],
+            "group": g_i.astype(np.int16),
+            "passages": panel_p[t_i, d_i, g_i].astype(np.int64),
+        }
+    )
     d_j, g_j = np.nonzero(panel_active)
-    panel = pd.DataFrame({"day": DAYS[d_j], "group": g_j.astype(np.int16),
-                          "active_devices": panel_active[d_j, g_j].astype(np.int64)})
+    panel = pd.DataFrame(
+        {
+            "day": DAYS[d_j],
+            "group": g_j.astype(np.int16),
+            "active_devices": panel_active[d_j, g_j].astype(np.int64),
+        }
+    )
     return {
         "replicates": Replicates(visits, panel, G),
         "daily": _normalised_daily(panel_p.sum(axis=2), panel_active.sum(axis=1), zones),
@@ -131,7 +140,7 @@ def _pings(zones, devices_per_town: int, rng: np.random.Generator):
     pts = gdf.geometry.representative_point()
     keep = rng.uniform(0.3, 1.0, towns)
     days = pd.date_range("2020-02-01", "2020-03-31", freq="D", tz="Europe/Paris")
-    crisis = (days >= pd.Timestamp("2020-03-16", tz="Europe/Paris"))
+    crisis = days >= pd.Timestamp("2020-03-16", tz="Europe/Paris")
     frames = []
     for t in range(towns):
         n = devices_per_town

@@ -209,7 +209,9 @@ class Palmares:
         shown["monthly passages"] = [
             f"{_thousands(m)} ({_thousands(lo)}–{_thousands(hi)})"
             for m, lo, hi in zip(
-                t["monthly_passages"], t["monthly_passages_low"], t["monthly_passages_high"],
+                t["monthly_passages"],
+                t["monthly_passages_low"],
+                t["monthly_passages_high"],
                 strict=True,
             )
         ]
@@ -468,7 +470,9 @@ def _intervals(
 
     ranked = ranked.copy()
     for name in INTERVAL_COLUMNS:
-        ranked[name] = pd.array([pd.NA] * len(ranked), dtype="Int64" if "rank" in name else "Float64")
+        ranked[name] = pd.array(
+            [pd.NA] * len(ranked), dtype="Int64" if "rank" in name else "Float64"
+        )
     replicates = read_replicates(hourly) if intervals else None
     if replicates is None or ranked.empty:
         return ranked, pd.DataFrame(columns=_TIE_COLUMNS)

@@ -159,7 +159,7 @@ def build_content(
         return f"{cell[0]} ({fmt(low)}–{fmt(high)})", cell[1]
 
     def rank_cell(r: Any) -> tuple[str, float]:
-        if scores.at[r.zone_id, "hidden"]:
+        if scores.at[r.zone_id, "hidden"] or pd.isna(r.rank_low):
             return str(r.rank), r.rank
         return pal.rank_text(pd.Series(r._asdict())), r.rank
 
@@ -174,12 +174,18 @@ def build_content(
                 (r.region, r.region),
                 _int(r.population),
                 with_interval(
-                    passages(r.zone_id, r.monthly_passages), r.zone_id,
-                    r.monthly_passages_low, r.monthly_passages_high, lambda v: f"{v:,.0f}",
+                    passages(r.zone_id, r.monthly_passages),
+                    r.zone_id,
+                    r.monthly_passages_low,
+                    r.monthly_passages_high,
+                    lambda v: f"{v:,.0f}",
                 ),
                 with_interval(
-                    ratio(r.zone_id, r.resilience), r.zone_id,
-                    r.resilience_low, r.resilience_high, _percent,
+                    ratio(r.zone_id, r.resilience),
+                    r.zone_id,
+                    r.resilience_low,
+                    r.resilience_high,
+                    _percent,
                 ),
             ]  # fmt: skip
             for r in pal.table.itertuples(index=False)
