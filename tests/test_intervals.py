@@ -105,7 +105,8 @@ def coverage_run(towns: int, repeats: int, seed: int = 0, **kw) -> pd.DataFrame:
         truth = ff.resilience(sim["truth"], baseline=BASELINE, crisis=CRISIS)["resilience"]
         rows.append(pd.DataFrame({
             "repeat": rep, "panel_devices": sim["panel_devices"], "point": point.to_numpy(),
-            "low": bounds["resilience_low"].to_numpy(), "high": bounds["resilience_high"].to_numpy(),
+            "low": bounds["resilience_low"].to_numpy(),
+            "high": bounds["resilience_high"].to_numpy(),
             "truth": truth.to_numpy()}))  # fmt: skip
     out = pd.concat(rows, ignore_index=True)
     out["covered"] = (out["low"] <= out["truth"]) & (out["truth"] <= out["high"])
@@ -167,7 +168,8 @@ def test_count_and_palmares_give_intervals_that_cover():
     devices = pings["device_id"].unique()
     panel_ids = set(devices[rng.uniform(size=len(devices)) < 0.1])
     panel = pings[pings["device_id"].isin(panel_ids)]
-    options = dict(top=None, period=("2020-03-16", "2020-03-31"), baseline=("2020-02-01", "2020-03-15"),
+    options = dict(top=None, period=("2020-03-16", "2020-03-31"),
+                   baseline=("2020-02-01", "2020-03-15"),
                    crisis=("2020-03-16", "2020-03-31"), max_population=None,
                    exclude_ile_de_france=False, exclude_overseas=False,
                    exclude_metro_continuity=False, exclude_tourist=False)  # fmt: skip

@@ -118,7 +118,7 @@ class Palmares:
         self.table.round(digits).to_csv(path, index=False)
 
     def rank_text(self, row: Any) -> str:
-        """A rank with its interval: ``"25th (18th–31st)"`` (the rank alone without one)."""
+        """Return a rank with its interval, ``"25th (18th–31st)"`` (alone without one)."""
         text = _ordinal(row["rank"])
         if pd.notna(row.get("rank_low")) and pd.notna(row.get("rank_high")):
             text += f" ({_ordinal(row['rank_low'])}–{_ordinal(row['rank_high'])})"
