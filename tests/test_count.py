@@ -87,7 +87,7 @@ def test_no_device_identifier_in_any_output(sim, uninterrupted):
     outputs = list(uninterrupted.parent.iterdir())
     assert {p.name for p in outputs} == {
         "hourly.parquet", "hourly.panel.parquet", "hourly.quarantine.parquet",
-        "hourly.manifest.json",
+        "hourly.replicates.parquet", "hourly.manifest.json",
     }  # fmt: skip
     id_bytes = {int(i).to_bytes(8, "little") for i in ids[:: max(1, len(ids) // 3000)]}
     id_text = {str(i).encode() for i in ids}

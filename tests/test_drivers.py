@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 import footfall as ff
 from footfall.cli import cli
-from footfall.tables import attach_panel
 from footfall.radiography import COLUMNS, _ranks, _sample_ranks, spearman
+from footfall.tables import attach_panel
 from footfall.zones import ZoneSet
 
 ZONES_DIR = Path(__file__).resolve().parents[1] / "zones"

@@ -25,6 +25,7 @@ from footfall.count import (
     reduce_slices,
 )
 from footfall.count._checkpoint import _save_partial
+from footfall.count._kernels import device_groups
 from footfall.count._reduce import _unite
 from footfall.ingest import REASONS
 from footfall.testing import assert_hourly_equal
@@ -257,8 +258,16 @@ def test_union_of_group_runs_matches_pandas(parts, keep):
         extra = np.full(len(keys), p + 1, np.int64)  # a count per group, e.g. its pings
         runs.append((keys, sizes, extra, devices))
         rows += [(k, d, p + 1) for k, d in zip(df["k"], df["d"], strict=True)]
-    key, size, extra, devices = _unite(runs, keep)
+    key, size, extra, devices, dup_key, dup_group = _unite(runs, keep)
     ref = pd.DataFrame(rows, columns=["k", "d", "p"])
+    # devices seen by several parts of a key: one entry per extra sighting, with its group
+    seen = ref.groupby(["k", "d"]).size() - 1
+    seen = seen[seen > 0]
+    expected_dups = sorted(
+        (int(k), int(g)) for (k, d), n in seen.items()
+        for g in device_groups(np.array([d], np.uint64)) for _ in range(n)
+    )  # fmt: skip
+    assert sorted(zip(dup_key.tolist(), dup_group.tolist(), strict=True)) == expected_dups
     per_part = {(k, p) for k, _, p in rows}
     expected_extra = pd.Series([p for _, p in per_part], [k for k, _ in per_part])
     expected_extra = expected_extra.groupby(level=0).sum().sort_index()

@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "count_passages": "footfall.count",
     "read_hourly": "footfall.tables",
     "read_panel": "footfall.tables",
+    "read_replicates": "footfall.tables",
     # simulation
     "simulate": "footfall.simulation",
     # indicators
@@ -84,6 +85,7 @@ __all__ = [
     "rank",
     "read_hourly",
     "read_panel",
+    "read_replicates",
     "read_pings",
     "read_zones",
     "resilience",
@@ -122,7 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from footfall.ranking import Palmares, eligibility, palmares, rank
     from footfall.report import write_report
     from footfall.simulation import simulate
-    from footfall.tables import read_hourly, read_panel
+    from footfall.tables import read_hourly, read_panel, read_replicates
     from footfall.zones import (
         ZoneSet,
         build_zones,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,10 @@ __all__ = [
     "monthly_series",
     "resilience",
     "window_coverage",
+    "REPLICATES",
+    "replicate_weights",
+    "replicate_figures",
+    "figure_intervals",
 ]
 
 #: A window of local days ``(first, last)``, both ends inclusive; ``None`` is an open end
@@ -289,6 +294,141 @@ def resilience(
     reasons[zero] = "no passage in the baseline window"
     out["resilience"] = (out["crisis"] / out["baseline"]).where(reasons == "")
     out["reason"] = reasons.astype(str)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# 95 % intervals (issue 16): the device groups of the count, resampled
+
+#: Bootstrap replicates of the intervals.
+REPLICATES = 400
+
+
+def replicate_weights(groups: int, replicates: int = REPLICATES, seed: int = 0) -> np.ndarray:
+    """Bootstrap weights over device groups: ``(replicates, groups)`` multinomial counts.
+
+    Each replicate draws `groups` groups with replacement (a fixed seed: the same
+    tables give the same intervals); a group's weight is how often it was drawn.
+    """
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(groups, np.full(groups, 1.0 / groups), size=replicates).astype(float)
+
+
+def replicate_figures(
+    replicates: Any,
+    daily: pd.DataFrame,
+    *,
+    weights: np.ndarray | None = None,
+    normalise: bool = True,
+    reference: float | None = None,
+    baseline: Window = BASELINE,
+    crisis: Window = CRISIS,
+    period: Window = PERIOD,
+    expand: float | Literal["population"] | None = None,
+) -> dict[str, np.ndarray]:
+    """Monthly passages and resilience of every zone in each bootstrap replicate.
+
+    Parameters
+    ----------
+    replicates : footfall.tables.Replicates
+        The count's replicate tables (:func:`footfall.read_replicates`).
+    daily : pandas.DataFrame
+        The point daily table (:func:`daily_passages`): its zones, days and covered
+        days are the replicates'.
+    weights : array (replicates, groups), optional
+        Default :func:`replicate_weights`.
+    normalise, reference, baseline, crisis, period, expand
+        As for the point figures.
+
+    Returns
+    -------
+    dict
+        ``monthly_passages``, ``baseline``, ``crisis``, ``resilience``: float arrays
+        ``(replicates, zones)`` (zones in the order of ``daily.columns``).
+
+    Notes
+    -----
+    Replicate ``b`` gives group ``g`` the weight ``w[b, g]``: its passages are
+    ``sum_g w[b, g] P[zone, day, g]``, its panel ``sum_g w[b, g] A[day, g]``, and the
+    figures follow as for the point (normalisation by the replicate's own panel,
+    means over the covered days of each window). Means are linear, so each window is
+    one matrix product over (day, group).
+    """
+    g = replicates.groups
+    w = replicate_weights(g) if weights is None else np.asarray(weights, float)
+    days = daily.index
+    zones = pd.Index(daily.columns)
+    covered = daily.notna().any(axis=1).to_numpy() if daily.shape[1] else np.zeros(len(days), bool)
+    v = replicates.visits
+    zi = zones.get_indexer(v["zone_id"])
+    di = days.get_indexer(pd.DatetimeIndex(v["day"]))
+    ok = (zi >= 0) & (di >= 0)
+    cube = np.zeros((len(zones), len(days), g))
+    np.add.at(cube, (zi[ok], di[ok], v["group"].to_numpy()[ok]), v["passages"].to_numpy()[ok])
+    p = replicates.panel
+    pi = days.get_indexer(pd.DatetimeIndex(p["day"]))
+    active = np.zeros((len(days), g))
+    okp = pi >= 0
+    np.add.at(active, (pi[okp], p["group"].to_numpy()[okp]), p["active_devices"].to_numpy()[okp])
+    factor = np.ones((len(w), len(days)))
+    if normalise:
+        act = w @ active.T  # (replicates, days)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if reference is None:
+                b0, b1 = _day(baseline[0]), _day(baseline[1])
+                in_base = (days >= (b0 or days.min())) & (days <= (b1 or days.max()))
+                in_base &= active.sum(axis=1) > 0
+                ref = act[:, in_base].mean(axis=1) if in_base.any() else np.ones(len(w))
+            else:
+                ref = np.full(len(w), float(reference))
+            factor = np.where(act > 0, ref[:, None] / act, 0.0)
+            if expand == "population":
+                factor *= FRANCE_POPULATION / ref[:, None]
+            elif expand is not None:
+                factor *= float(expand)
+    out: dict[str, np.ndarray] = {}
+    for name, window in (("period", period), ("baseline", baseline), ("crisis", crisis)):
+        first, last, _ = window_coverage(daily, window)
+        if first is None or last is None:
+            out[name] = np.full((len(w), len(zones)), np.nan)
+            continue
+        m = covered & (days >= first) & (days <= last)
+        n = int(m.sum())
+        if n == 0:
+            out[name] = np.full((len(w), len(zones)), np.nan)
+            continue
+        flat = cube[:, m, :].reshape(len(zones), n * g)
+        mix = (factor[:, m][:, :, None] * w[:, None, :]).reshape(len(w), n * g)
+        out[name] = (mix @ flat.T) / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = out["crisis"] / out["baseline"]
+    return {
+        "monthly_passages": out["period"] * _DAYS_PER_MONTH,
+        "baseline": out["baseline"],
+        "crisis": out["crisis"],
+        "resilience": np.where(np.isfinite(res), res, np.nan),
+    }
+
+
+def figure_intervals(figures: dict[str, np.ndarray], zone_ids: Sequence[str]) -> pd.DataFrame:
+    """95 % percentile intervals of :func:`replicate_figures`, per zone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``zone_id``: ``monthly_passages_low/high``, ``resilience_low/high``.
+    """
+    out = pd.DataFrame(index=pd.Index(list(zone_ids), name="zone_id"))
+    for name in ("monthly_passages", "resilience"):
+        values = figures[name]
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, high = np.nanpercentile(values, [2.5, 97.5], axis=0)
+        out[f"{name}_low"] = low
+        out[f"{name}_high"] = high
     return out
 
 

@@ -380,7 +380,7 @@ def _towns(
     palmares: Any, zones: ZoneSet, hourly: Any, notes: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, int, tuple[str, str], int]:
     """Every town used (by zone_id), daily passages, default N, baseline, eligible towns."""
-    from footfall.counts import BASELINE
+    from footfall.indicators import BASELINE
     from footfall.ranking import Palmares
 
     props = pd.DataFrame(zones.gdf.drop(columns="geometry")).set_index("zone_id")
@@ -515,7 +515,7 @@ def town_indicators(
         Indexed like `towns`, one float column per indicator.
     """
     import footfall as ff
-    from footfall.counts import BASELINE
+    from footfall.indicators import BASELINE
 
     notes = [] if notes is None else notes
     out = pd.DataFrame(index=towns.index)

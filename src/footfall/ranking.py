@@ -18,7 +18,9 @@ from footfall.indicators import (
     PERIOD,
     Window,
     daily_passages,
+    figure_intervals,
     monthly_passages,
+    replicate_figures,
     resilience,
     window_coverage,
 )
@@ -45,6 +47,16 @@ __all__ = [
     "seasonality",
 ]
 
+#: The 95 % intervals of the palmarès (issue 16), after the point columns.
+INTERVAL_COLUMNS = [
+    "monthly_passages_low",
+    "monthly_passages_high",
+    "resilience_low",
+    "resilience_high",
+    "rank_low",
+    "rank_high",
+]
+
 #: Columns of the palmarès table and CSV (DESIGN §3).
 COLUMNS = [
     "rank",
@@ -55,10 +67,18 @@ COLUMNS = [
     "population",
     "monthly_passages",
     "resilience",
+    *INTERVAL_COLUMNS,
 ]
 
 #: The figures of a town that suppression hides.
-_FIGURES = ("monthly_passages", "resilience")
+_FIGURES = (
+    "monthly_passages",
+    "resilience",
+    "monthly_passages_low",
+    "monthly_passages_high",
+    "resilience_low",
+    "resilience_high",
+)
 
 _IDF_DEPARTMENTS = {"75", "77", "78", "91", "92", "93", "94", "95"}
 _OVERSEAS_REGIONS = {"guadeloupe", "martinique", "guyane", "la reunion", "reunion", "mayotte"}
@@ -96,6 +116,11 @@ class Palmares:
         ``min_count``).
     mean_resilience_n : int
         How many towns of `table` `mean_resilience` is over.
+    ties : pandas.DataFrame
+        Neighbouring ranks that cannot be told apart: one row per pair of consecutive
+        ranked towns (``rank``, ``zone_id``, ``name``, then ``next_rank``,
+        ``next_zone_id``, ``next_name``) whose 95 % rank intervals overlap, in rank
+        order, down to the rank after the table's last; empty without intervals.
     """
 
     table: pd.DataFrame
@@ -107,6 +132,7 @@ class Palmares:
     daily: pd.DataFrame = field(repr=False)
     params: dict[str, Any] = field(default_factory=dict)
     mean_resilience_n: int = 0
+    ties: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_TIE_COLUMNS))
 
     def __repr__(self) -> str:
         return (
@@ -135,7 +161,7 @@ class Palmares:
         pandas.DataFrame
             Ratios rounded to 4 decimals, passages to 1.
         """
-        table = self.table.round({"monthly_passages": 1, "resilience": 4})
+        table = self.table.round({name: 1 if "passages" in name else 4 for name in _FIGURES})
         return suppress_frame(
             table,
             self.suppressed.to_numpy(),
@@ -150,6 +176,30 @@ class Palmares:
         See :meth:`published` and :func:`footfall.publish.write_csv`.
         """
         write_csv(self.published(), path)
+
+    def rank_text(self, row: Any) -> str:
+        """Return a rank with its interval, ``"25th (18th–31st)"`` (alone without one)."""
+        text = _ordinal(row["rank"])
+        if pd.notna(row.get("rank_low")) and pd.notna(row.get("rank_high")):
+            text += f" ({_ordinal(row['rank_low'])}–{_ordinal(row['rank_high'])})"
+        return text
+
+    def cutoff_sentence(self) -> str:
+        """Say whether the last place of the table can be told apart from the next one."""
+        if self.ties.empty or self.table.empty:
+            return ""
+        last = int(self.table["rank"].max())
+        tie = self.ties[self.ties["rank"] == last]
+        if tie.empty:
+            return (
+                f"The {_ordinal(last)} place is told apart from the {_ordinal(last + 1)} "
+                "(their 95 % rank intervals do not overlap)."
+            )
+        t = tie.iloc[0]
+        return (
+            f"{t['name']} ({_ordinal(last)}) cannot be told apart from {t['next_name']} "
+            f"({_ordinal(last + 1)}, outside the top {last}): their 95 % rank intervals overlap."
+        )
 
     def write(
         self,
@@ -220,6 +270,32 @@ class Palmares:
             typed=False,
         )
 
+    def display_intervals(self) -> pd.DataFrame:
+        """:meth:`display` with the 95 % intervals: ranks as ``25th (18th–31st)``."""
+        t = self.table
+        shown = self.display()
+        if t.empty or t["rank_low"].isna().all():
+            return shown
+        hidden = self.suppressed.to_numpy()  # their figures stay as display() hides them
+        shown["#"] = [self.rank_text(r) for _, r in t.iterrows()]
+        monthly = [
+            f"{_thousands(m)} ({_thousands(lo)}–{_thousands(hi)})"
+            for m, lo, hi in zip(
+                t["monthly_passages"],
+                t["monthly_passages_low"],
+                t["monthly_passages_high"],
+                strict=True,
+            )
+        ]
+        resilience = [
+            f"{_percent(r)} ({_percent(lo)}–{_percent(hi)})"
+            for r, lo, hi in zip(t["resilience"], t["resilience_low"], t["resilience_high"],
+                                 strict=True)
+        ]  # fmt: skip
+        shown["monthly passages"] = np.where(hidden, shown["monthly passages"], monthly)
+        shown["resilience"] = np.where(hidden, shown["resilience"], resilience)
+        return shown
+
     def summary(self) -> str:
         """Summarise: mean resilience, regions represented, exclusions, unknown tourist status."""
         n, ranked = self.mean_resilience_n, len(self.table)
@@ -240,7 +316,8 @@ class Palmares:
                 f" Tourist status unknown for {unknown} of them (null flag and no full "
                 "pre-crisis year in the data to measure seasonality): kept."
             )
-        return text
+        cutoff = self.cutoff_sentence()
+        return f"{text} {cutoff}" if cutoff else text
 
     def to_markdown(self) -> str:
         """Render the table as Markdown, followed by :meth:`summary`."""
@@ -302,6 +379,7 @@ def palmares(
     exclude_tourist: bool = True,
     seasonality_threshold: float = 1.3,
     min_count: int = DEFAULT_MIN_COUNT,
+    intervals: bool = True,
 ) -> Palmares:
     """Count, filter and rank: the palmarès with its explanations.
 
@@ -333,6 +411,10 @@ def palmares(
         flagged ``suppressed`` in `scores` when the busiest hour of the ranking period,
         or of a resilience window, saw fewer devices (see :mod:`footfall.publish`).
         Suppressed towns are still ranked; every writer hides their figures.
+    intervals : bool
+        Compute the 95 % intervals (``*_low``/``*_high`` columns, :attr:`Palmares.ties`)
+        from the count's replicate tables (:func:`footfall.read_replicates`); without
+        them, or ``False`` (``--no-intervals``), those columns are empty.
 
     Returns
     -------
@@ -428,6 +510,21 @@ def palmares(
         )
     )
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    ranked, ties = _intervals(
+        ranked,
+        hourly,
+        daily,
+        intervals,
+        normalise=normalise,
+        reference=reference,
+        baseline=baseline,
+        crisis=crisis,
+        period=period,
+        expand=expand,
+    )
+    scores = scores.join(ranked.set_index("zone_id")[INTERVAL_COLUMNS])
+    n_top = len(ranked) if top is None else top
+    ties = ties[ties["rank"] <= n_top].reset_index(drop=True)
     table = ranked[COLUMNS].head(len(ranked) if top is None else top).reset_index(drop=True)
 
     most_resilient = (
@@ -464,8 +561,9 @@ def palmares(
         mean_resilience=float(published.mean()),
         scores=scores,
         daily=daily,
-        params=params,
+        params={**params, "intervals": intervals},
         mean_resilience_n=int(published.notna().sum()),
+        ties=ties,
     )
 
 
@@ -476,6 +574,70 @@ def publication(min_count: int) -> dict[str, Any]:
         "suppression": SUPPRESSION_RULE if min_count > 0 else "off (min_count 0)",
         "csv_escaping": "OWASP: text cells starting with = + - @ tab CR get a leading '",
     }
+
+
+_TIE_COLUMNS = ["rank", "zone_id", "name", "next_rank", "next_zone_id", "next_name"]
+
+
+def _intervals(
+    ranked: pd.DataFrame,
+    hourly: pd.DataFrame,
+    daily: pd.DataFrame,
+    intervals: bool,
+    **figure_options: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Add the 95 % interval columns to the ranked towns; list the neighbours in a tie.
+
+    Each bootstrap replicate of the device groups gives every town its figures; the
+    ranked towns are ranked again in each replicate (by monthly passages), and the
+    2.5 and 97.5 percentiles of a town's ranks are its rank interval (widened to hold
+    its rank).
+    """
+    from footfall.tables import read_replicates
+
+    ranked = ranked.copy()
+    for name in INTERVAL_COLUMNS:
+        ranked[name] = pd.array(
+            [pd.NA] * len(ranked), dtype="Int64" if "rank" in name else "Float64"
+        )
+    replicates = read_replicates(hourly) if intervals else None
+    if replicates is None or ranked.empty:
+        return ranked, pd.DataFrame(columns=_TIE_COLUMNS)
+    figures = replicate_figures(replicates, daily, **figure_options)
+    bounds = figure_intervals(figures, daily.columns).reindex(ranked["zone_id"])
+    for name in bounds.columns:
+        ranked[name] = bounds[name].to_numpy()
+    cols = pd.Index(daily.columns).get_indexer(ranked["zone_id"])
+    monthly = figures["monthly_passages"][:, cols]  # (replicates, ranked towns)
+    monthly = np.where(np.isnan(monthly), -np.inf, monthly)
+    order = np.argsort(-monthly, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, len(cols) + 1)[None, :], axis=1)
+    low = np.quantile(ranks, 0.025, axis=0, method="lower")
+    high = np.quantile(ranks, 0.975, axis=0, method="higher")
+    point = ranked["rank"].to_numpy()
+    ranked["rank_low"] = pd.array(np.minimum(low, point), dtype="Int64")
+    ranked["rank_high"] = pd.array(np.maximum(high, point), dtype="Int64")
+    a, b = ranked.iloc[:-1], ranked.iloc[1:]
+    overlap = a["rank_high"].to_numpy() >= b["rank_low"].to_numpy()
+    a, b = a[overlap], b[overlap]
+    ties = pd.DataFrame(
+        {
+            "rank": a["rank"].to_numpy(),
+            "zone_id": a["zone_id"].to_numpy(),
+            "name": a["name"].to_numpy(),
+            "next_rank": b["rank"].to_numpy(),
+            "next_zone_id": b["zone_id"].to_numpy(),
+            "next_name": b["name"].to_numpy(),
+        }
+    )
+    return ranked, ties
+
+
+def _ordinal(n: Any) -> str:
+    n = int(n)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def eligibility(

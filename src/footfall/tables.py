@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,126 @@ import pyarrow.parquet as pq
 from footfall.errors import InputError
 from footfall.manifest import atomic_path, beside, read_manifest
 
-__all__ = ["read_hourly", "read_panel", "attach_panel", "arrow_table", "write_parquet"]
+__all__ = [
+    "read_hourly",
+    "read_panel",
+    "read_replicates",
+    "Replicates",
+    "attach_panel",
+    "arrow_table",
+    "write_parquet",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Replicates:
+    """The replicate tables behind the 95 % intervals (issue 16).
+
+    Devices are split into `groups` groups by their key (a random split); the count
+    gives, beside the exact tables, each group's share of them. Summed over the groups
+    they are the exact daily passages and the panel's active devices; resampling the
+    groups gives the intervals (:mod:`footfall.intervals`).
+
+    Attributes
+    ----------
+    visits : pandas.DataFrame
+        ``zone_id``, ``day`` (local midnight, naive), ``group`` (int16), ``passages``
+        (int64): the passages of the group's devices in the zone that day; zero rows
+        left out.
+    panel : pandas.DataFrame
+        ``day``, ``group``, ``active_devices``: the group's active devices that day.
+    groups : int
+        Number of device groups.
+
+    Notes
+    -----
+    Kept in ``hourly.attrs["replicates"]``: it compares by identity and is shared, not
+    copied, by pandas' copies of the hourly table (it is never modified).
+    """
+
+    visits: pd.DataFrame
+    panel: pd.DataFrame
+    groups: int
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Replicates:
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"Replicates({self.groups} device groups, {len(self.visits)} zone-day-group "
+            f"rows, {len(self.panel)} panel rows)"
+        )
+
+    def table(self) -> pa.Table:
+        """One arrow table: visit rows, then panel rows (``zone_id`` and ``passages`` null)."""
+        v, p = self.visits, self.panel
+        n, m = len(v), len(p)
+        zone = pa.array(list(v["zone_id"]) + [None] * m, pa.string())
+        day = pa.array(np.concatenate([v["day"].to_numpy(), p["day"].to_numpy()]))
+        table = pa.table(
+            {
+                "zone_id": zone,
+                "day": day.cast(pa.timestamp("ns")).cast(pa.date32()),
+                "group": pa.array(np.concatenate([v["group"], p["group"]]).astype(np.int16)),
+                "passages": pa.array(
+                    np.concatenate([v["passages"], np.zeros(m, np.int64)]),
+                    mask=np.arange(n + m) >= n,
+                ),
+                "active_devices": pa.array(
+                    np.concatenate([np.zeros(n, np.int64), p["active_devices"]]),
+                    mask=np.arange(n + m) < n,
+                ),
+            }
+        )
+        return table.replace_schema_metadata({"footfall.groups": str(self.groups)})
+
+    @classmethod
+    def from_table(cls, table: pa.Table, where: str = "replicates") -> Replicates:
+        """Read back :meth:`table` (raises :class:`InputError` when malformed)."""
+        meta = table.schema.metadata or {}
+        try:
+            groups = int(meta[b"footfall.groups"])
+        except (KeyError, ValueError) as exc:
+            raise InputError(f"{where}: no device group count (footfall.groups)") from exc
+        df = table.to_pandas(date_as_object=False)
+        df["day"] = df["day"].astype("datetime64[ns]")
+        is_panel = df["zone_id"].isna().to_numpy()
+        visits = df.loc[~is_panel, ["zone_id", "day", "group", "passages"]]
+        panel = df.loc[is_panel, ["day", "group", "active_devices"]]
+        visits = visits.astype({"passages": np.int64, "group": np.int16})
+        panel = panel.astype({"active_devices": np.int64, "group": np.int16})
+        if len(df) and (df["group"].min() < 0 or df["group"].max() >= groups):
+            raise InputError(f"{where}: a device group outside 0..{groups - 1}")
+        return cls(visits.reset_index(drop=True), panel.reset_index(drop=True), groups)
+
+
+def read_replicates(source: str | os.PathLike | pd.DataFrame) -> Replicates | None:
+    """Read the replicate tables of a count: from disk, or from an hourly table's ``attrs``.
+
+    Parameters
+    ----------
+    source : path or pandas.DataFrame
+        ``<name>.replicates.parquet``, the hourly table's path, or an hourly table.
+
+    Returns
+    -------
+    Replicates or None
+        None when the count skipped them (``--no-intervals``).
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.attrs.get("replicates")
+    path = Path(source)
+    if not path.name.endswith(".replicates.parquet"):
+        path = beside(path, "replicates")
+    if not path.exists():
+        return None
+    columns = ("zone_id", "day", "group", "passages", "active_devices")
+    return Replicates.from_table(_read_table(path, columns, keep_metadata=True), str(path))
 
 
 def arrow_table(df: pd.DataFrame) -> pa.Table:
@@ -108,13 +229,16 @@ def read_hourly(path: str | os.PathLike) -> pd.DataFrame:
     df["hour"] = df["hour"].dt.as_unit("ns")
     if beside(path, "panel").exists():
         attach_panel(df, read_panel(path))
+    replicates = read_replicates(path)
+    if replicates is not None:
+        df.attrs["replicates"] = replicates
     manifest = beside(path, "manifest", "json")
     if manifest.exists():
         df.attrs["manifest"] = read_manifest(manifest)
     return df
 
 
-def _read_table(path: Path, names: Sequence[str]) -> pa.Table:
+def _read_table(path: Path, names: Sequence[str], keep_metadata: bool = False) -> pa.Table:
     try:
         table = pq.read_table(path)
     except FileNotFoundError as exc:
@@ -124,4 +248,5 @@ def _read_table(path: Path, names: Sequence[str]) -> pa.Table:
     missing = [n for n in names if n not in table.column_names]
     if missing:
         raise InputError(f"{path}: no column {missing[0]!r} (columns: {table.column_names})")
-    return table.select(list(names))
+    selected = table.select(list(names))
+    return selected.replace_schema_metadata(table.schema.metadata) if keep_metadata else selected

@@ -77,6 +77,11 @@ __all__ = ["count"]
     default=None,
     help="Threads, or Dask worker processes of the LocalCluster (default: all CPUs).",
 )
+@click.option(
+    "--no-intervals",
+    is_flag=True,
+    help="Skip the replicate tables of the 95 % intervals (<name>.replicates.parquet).",
+)
 @quiet_option
 def count(
     pings: tuple[str, ...],
@@ -95,6 +100,7 @@ def count(
     engine: str,
     scheduler: str | None,
     workers: int | None,
+    no_intervals: bool,
     quiet: bool,
 ) -> None:
     """Count hourly passages per zone from PINGS (Parquet or CSV: files, directories, globs).
@@ -118,6 +124,7 @@ def count(
         client=scheduler,
         workers=workers,
         progress=not quiet and sys.stderr.isatty(),
+        intervals=not no_intervals,
     )
     if not quiet:
         manifest = hourly.attrs["manifest"]

@@ -102,6 +102,7 @@ def palmares_kwargs(options: dict[str, Any]) -> dict[str, Any]:
         "min_coverage": options.pop("min_coverage"),
         "seasonality_threshold": options.pop("seasonality_threshold"),
         "max_population": options.pop("max_population"),
+        "intervals": not options.pop("no_intervals"),
         **lifted,
         **{k: v for k, v in windows.items() if v is not None},
     }
@@ -110,6 +111,9 @@ def palmares_kwargs(options: dict[str, Any]) -> dict[str, Any]:
 _PALMARES_OPTIONS = (
     click.option("--top", type=click.IntRange(min=1), default=30, show_default=True),
     click.option("--no-normalise", is_flag=True, help="Raw passages: no panel normalisation."),
+    click.option(
+        "--no-intervals", is_flag=True, help="Skip the 95 % intervals (columns left empty)."
+    ),
     click.option("--reference", type=float, help="Panel size to normalise to [baseline mean]."),
     click.option(
         "--expand",

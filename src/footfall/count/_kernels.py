@@ -36,6 +36,10 @@ __all__ = [
     "rehash_groups",
     "group_runs",
     "union",
+    "REPLICATE_GROUPS",
+    "device_groups",
+    "replicate_tables",
+    "group_histogram",
     "_Tally",
 ]
 
@@ -70,6 +74,13 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX = np.uint64(0xD6E8FEB86659FD93)
 #: A visit key's zone row is ``key & LOW32``, its UTC hour ``key >> 32``.
 LOW32 = np.int64(0xFFFFFFFF)
+#: Device groups of the replicate tables (issue 16): a device's group is the top
+#: :data:`REPLICATE_BITS` bits of its key times an odd constant, so groups are a random
+#: split of the devices whatever the keys (keyed hashes, or integer ids).
+REPLICATE_BITS = 5
+REPLICATE_GROUPS = 1 << REPLICATE_BITS
+_GROUP_MIX = np.uint64(0xBF58476D1CE4E5B9)
+_GROUP_SHIFT = np.uint64(64 - REPLICATE_BITS)
 #: Entries of the map's per-zone cache of the last zone-hour group (zone row modulo).
 ZONE_CACHE = 1 << 12
 
@@ -117,6 +128,34 @@ def _add_pair(g, device, slots, listed, state):  # pragma: no cover - numba
         if t == tag and slots[2 * h] == device:
             return
         h = (h + 1) & mask
+
+
+@njit(inline="always")
+def _device_group(device):  # pragma: no cover - numba
+    return np.int64((device * _GROUP_MIX) >> _GROUP_SHIFT)
+
+
+def device_groups(devices: np.ndarray) -> np.ndarray:
+    """Replicate group (``0 .. REPLICATE_GROUPS - 1``) of each device key (numpy)."""
+    with np.errstate(over="ignore"):
+        return ((np.asarray(devices, np.uint64) * _GROUP_MIX) >> _GROUP_SHIFT).astype(np.int64)
+
+
+@njit(nogil=True, cache=True)
+def group_histogram(cell, size, devices, n_cells):  # pragma: no cover - numba
+    """Devices per cell and replicate group: ``hist[c * REPLICATE_GROUPS + group]``.
+
+    Group ``j`` (of ``size[j]`` devices, stored run after run in `devices`) adds its
+    devices to cell ``cell[j]`` (a zone-day for visits, a day for the panel).
+    """
+    hist = np.zeros(n_cells * REPLICATE_GROUPS, np.int64)
+    q = 0
+    for j in range(len(size)):
+        base = cell[j] * REPLICATE_GROUPS
+        for _ in range(size[j]):
+            hist[base + _device_group(devices[q])] += 1
+            q += 1
+    return hist
 
 
 #: Rows per block of the map kernel: the pair slots of a block are prefetched together.
@@ -290,9 +329,12 @@ def union(key, size, extra, start, devices, order, keep):  # pragma: no cover - 
 
     Group ``g`` has key ``key[g]`` and devices ``devices[start[g] : start[g] + size[g]]``
     (distinct within the group); ``order`` sorts the groups by key. Returns
-    ``(key, size, extra, devices)`` per distinct key, sorted; devices only if `keep`.
-    A group alone with its key is copied; equal keys go through a hash set sized to
-    their run, so it stays in cache.
+    ``(key, size, extra, devices, dup_key, dup_group)``: per distinct key, sorted, its
+    distinct devices (only if `keep`); then one entry per device found again in a key's
+    run (a device of two groups of one key), with its replicate group, so that the
+    replicate tables summed over the groups can be corrected (issue 16). A group
+    alone with its key is copied; equal keys go through a hash set sized to their run,
+    so it stays in cache.
     """
     n = len(order)
     biggest = 0
@@ -314,6 +356,9 @@ def union(key, size, extra, start, devices, order, keep):  # pragma: no cover - 
     usize = np.empty(n, np.int64)
     uextra = np.empty(n, np.int64)
     out = np.empty(len(devices) if keep else 0, np.uint64)
+    dup_key = np.empty(16, np.int64)
+    dup_group = np.empty(16, np.int64)
+    n_dup = 0
     u = 0
     m = 0
     i = 0
@@ -348,13 +393,20 @@ def union(key, size, extra, start, devices, order, keep):  # pragma: no cover - 
                         if keep:
                             out[m + c] = d
                         c += 1
+                    else:
+                        if n_dup == len(dup_key):
+                            dup_key = np.concatenate((dup_key, np.empty(n_dup, np.int64)))
+                            dup_group = np.concatenate((dup_group, np.empty(n_dup, np.int64)))
+                        dup_key[n_dup] = k
+                        dup_group[n_dup] = _device_group(d)
+                        n_dup += 1
         ukey[u] = k
         usize[u] = c
         uextra[u] = x
         m += c
         u += 1
         i = j
-    return ukey[:u], usize[:u], uextra[:u], out[:m]
+    return ukey[:u], usize[:u], uextra[:u], out[:m], dup_key[:n_dup], dup_group[:n_dup]
 
 
 class _Spare(threading.local):
@@ -481,4 +533,30 @@ class _Tally:
                 r: int(c) for r, c in zip(REASONS, self.state[BY_REASON + 1 :], strict=True)
             },
         }
-        return Partial(*arrays, acc, Quarantine.concat(self.quarantine))
+        part = Partial(*arrays, acc, Quarantine.concat(self.quarantine))
+        if self.spec.replicates:
+            replicate_tables(part, self.h0, self.off)
+        return part
+
+
+def replicate_tables(part: Partial, h0: int, off: np.ndarray) -> None:
+    """Fill a map partial's replicate tables from its device sets (issue 16).
+
+    Each zone-hour's distinct devices are spread over their device groups and summed
+    per zone and local day (`off`: UTC offset in hours of UTC hour ``h0 + i``); each
+    day's active devices likewise. A few ns per device of a group, no sort of them.
+    """
+    g = REPLICATE_GROUPS
+    hour = part.visit_key >> 32
+    local_day = (hour + off[hour - h0]) // 24
+    cells, cell = np.unique((local_day << 32) | (part.visit_key & LOW32), return_inverse=True)
+    hist = group_histogram(cell.astype(np.int64), part.visit_passages, part.visit_devices,
+                           len(cells))  # fmt: skip
+    nz = np.flatnonzero(hist)
+    part.rep_visit_key = (cells[nz // g] << 8) | (nz % g)
+    part.rep_visit_count = hist[nz]
+    n = len(part.panel_day)
+    hist = group_histogram(np.arange(n, dtype=np.int64), part.panel_active, part.panel_devices, n)
+    nz = np.flatnonzero(hist)
+    part.rep_panel_key = (part.panel_day[nz // g] << 8) | (nz % g)
+    part.rep_panel_count = hist[nz]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,18 @@ class Partial:
         ``rows_read``, ``rows_in_zone``, ``rows_outside``, ``quarantined`` (reason -> rows).
     quarantine : Quarantine
         Quarantined rows, without device identifiers.
+    rep_visit_key, rep_visit_count : int64 arrays
+        Replicate table of the visits (issue 16): passages per zone, local day and
+        device group, key ``local_day << 40 | zone_row << 8 | group``, sorted, zero
+        counts left out. Summed over the groups they give the day's passages. Empty
+        when the count skips intervals.
+    rep_panel_key, rep_panel_count : int64 arrays
+        Replicate table of the panel: active devices per local day and device group,
+        key ``local_day << 8 | group``.
+    rep_fix_key, rep_fix_group : int64 arrays
+        Devices that a merge found in several partials' sets of one zone-hour (visit
+        key, device group): each one counted once too many in the summed replicate
+        tables, taken off when the hourly time zone is known (in memory only).
     """
 
     visit_key: np.ndarray
@@ -59,11 +71,21 @@ class Partial:
     panel_devices: np.ndarray
     accounting: dict[str, Any]
     quarantine: Quarantine
+    rep_visit_key: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    rep_visit_count: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    rep_panel_key: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    rep_panel_count: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    rep_fix_key: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    rep_fix_group: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
 #: The arrays of a partial, as checkpointed one after the other (all of 8-byte types):
 #: the group counts first, read in one go by the reduce; the devices after them.
-_GROUPS = ("visit_key", "visit_passages", "visit_pings", "panel_day", "panel_active")
+_VISITS = ("visit_key", "visit_passages", "visit_pings")
+_PANEL = ("panel_day", "panel_active")
+#: The replicate tables (issue 16), read with the groups.
+_REPLICATES = ("rep_visit_key", "rep_visit_count", "rep_panel_key", "rep_panel_count")
+_GROUPS = _VISITS + _PANEL + _REPLICATES
 _DEVICES = ("visit_devices", "panel_devices")
 _ARRAYS = _GROUPS + _DEVICES
 _DTYPES = {name: np.uint64 if name in _DEVICES else np.int64 for name in _ARRAYS}

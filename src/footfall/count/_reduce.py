@@ -20,9 +20,11 @@ import pandas as pd
 import pyarrow as pa
 
 from footfall.count._checkpoint import _array, _groups
-from footfall.count._kernels import LOW32, union
+from footfall.count._kernels import LOW32, REPLICATE_GROUPS, union
 from footfall.count._partial import (
-    _GROUPS,
+    _PANEL,
+    _REPLICATES,
+    _VISITS,
     Partial,
     _add_accounting,
     _new_accounting,
@@ -37,27 +39,30 @@ __all__ = [
     "range_slices",
     "reduce_slices",
     "assemble",
+    "replicate_sums",
 ]
 
+_EMPTY = np.empty(0, np.int64)
 
-def _unite(
-    parts: Sequence[tuple[Any, ...]], keep: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+
+def _unite(parts: Sequence[tuple[Any, ...]], keep: bool) -> tuple[np.ndarray, ...] | None:
     """Unite ``(key, size, extra, devices)`` group runs of several partials (exact).
 
     ``devices`` may be a function returning them: it is called only where two parts
     share a key, or when `keep` asks for the united devices. Where they are needed and
-    a part's are None, the result is None.
+    a part's are None, the result is None. Returns ``(key, size, extra, devices,
+    dup_key, dup_group)``: the last two list the devices found in two parts of one key
+    (see :func:`~footfall.count._kernels.union`), for the replicate tables.
     """
     if not parts:
         empty = np.empty(0, np.int64)
-        return empty, empty, empty, np.empty(0, np.uint64)
+        return empty, empty, empty, np.empty(0, np.uint64), empty, empty
     key, size, extra = (np.concatenate([p[i] for p in parts]) for i in range(3))
     order = np.argsort(key, kind="stable")  # parts of sorted keys: a merge of runs
     sorted_key = key[order]
     if not keep and not _shared(sorted_key):
         # no key in two parts: their counts stand, and no device is read
-        return sorted_key, size[order], extra[order], np.empty(0, np.uint64)
+        return sorted_key, size[order], extra[order], np.empty(0, np.uint64), _EMPTY, _EMPTY
     if any(p[3] is None for p in parts):
         return None
     devices = np.concatenate([p[3]() if callable(p[3]) else p[3] for p in parts])
@@ -75,10 +80,10 @@ def merge_partials(partials: Iterable[Partial]) -> Partial:
     parts = list(partials)
     if len(parts) == 1:
         return parts[0]
-    vk, vp, vn, vd = _unite(
+    vk, vp, vn, vd, vdup, vdup_group = _unite(
         [(p.visit_key, p.visit_passages, p.visit_pings, p.visit_devices) for p in parts], True
     )
-    pk, pa_, _, pd_ = _unite(
+    pk, pa_, _, pd_, pdup, pdup_group = _unite(
         [(p.panel_day, p.panel_active, np.zeros_like(p.panel_day), p.panel_devices)
          for p in parts],
         True,
@@ -87,7 +92,33 @@ def merge_partials(partials: Iterable[Partial]) -> Partial:
     for p in parts:
         _add_accounting(accounting, p.accounting)
     quarantine = Quarantine.concat([p.quarantine for p in parts])
-    return Partial(vk, vp, vn, vd, pk, pa_, pd_, accounting, quarantine)
+    merged = Partial(vk, vp, vn, vd, pk, pa_, pd_, accounting, quarantine)
+    # replicate tables: summed; a panel device counted by two parts of a day comes off
+    # at once, a visit one once its zone-hour's local day is known (rep_fix_*)
+    merged.rep_visit_key, merged.rep_visit_count = _sum_counts(
+        [p.rep_visit_key for p in parts], [p.rep_visit_count for p in parts]
+    )
+    merged.rep_panel_key, merged.rep_panel_count = _sum_counts(
+        [*(p.rep_panel_key for p in parts), (pdup << 8) | pdup_group],
+        [*(p.rep_panel_count for p in parts), np.full(len(pdup), -1, np.int64)],
+    )
+    merged.rep_fix_key = np.concatenate([*(p.rep_fix_key for p in parts), vdup])
+    merged.rep_fix_group = np.concatenate([*(p.rep_fix_group for p in parts), vdup_group])
+    return merged
+
+
+def _sum_counts(
+    keys: Sequence[np.ndarray], counts: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum `counts` by key over several sparse tables; sorted keys, zero sums left out."""
+    key = np.concatenate([np.asarray(k, np.int64) for k in keys]) if keys else _EMPTY
+    count = np.concatenate([np.asarray(c, np.int64) for c in counts]) if counts else _EMPTY
+    if len(key) == 0:
+        return _EMPTY, _EMPTY
+    unique, inverse = np.unique(key, return_inverse=True)
+    total = np.bincount(inverse, weights=count, minlength=len(unique)).astype(np.int64)
+    keep = total != 0
+    return unique[keep], total[keep]
 
 
 def hourly_frame(
@@ -141,6 +172,9 @@ def reduce_partials(
     """
     merged = merge_partials(partials)
     hourly = hourly_frame(merged.visit_key, merged.visit_passages, merged.visit_pings, zone_ids, tz)
+    sums = (merged.rep_visit_key, merged.rep_visit_count,
+            merged.rep_panel_key, merged.rep_panel_count)  # fmt: skip
+    attach_replicates(hourly, sums, (merged.rep_fix_key, merged.rep_fix_group), zone_ids, tz)
     return hourly, panel_frame(merged.panel_day, merged.panel_active)
 
 
@@ -161,9 +195,11 @@ def range_slices(done: list[tuple[Path, dict[str, Any]]], kind: str) -> list[Sli
 def reduce_slices(kind: str, slices: Slices) -> tuple[np.ndarray, ...]:
     """REDUCE one range from its checkpoint slices.
 
-    Returns ``(key, passages, pings)`` for visits, ``(day, active_devices)`` for the
-    panel, sorted. Devices are read only for the groups that several checkpoints
-    share (none when each fragment holds its own hours, as day-partitioned inputs do).
+    Returns ``(key, passages, pings, dup_key, dup_group)`` for visits, ``(day,
+    active_devices, dup_day, dup_group)`` for the panel, sorted; the ``dup`` arrays list
+    the devices that several checkpoints saw in one group (to correct the replicate
+    tables). Devices are read only for the groups that several checkpoints share (none
+    when each fragment holds its own hours, as day-partitioned inputs do).
     """
     names = (
         ("visit_key", "visit_passages", "visit_pings", "visit_devices")
@@ -180,8 +216,8 @@ def reduce_slices(kind: str, slices: Slices) -> tuple[np.ndarray, ...]:
         )
         devices = functools.partial(_array, path, meta, names[3], d0, d1)  # read if needed
         parts.append((key, size, extra, devices))
-    key, size, extra, _ = _unite(parts, keep=False)
-    return (key, size, extra) if kind == "visit" else (key, size)
+    key, size, extra, _, dup, dup_group = _unite(parts, keep=False)
+    return (key, size, extra, dup, dup_group) if kind == "visit" else (key, size, dup, dup_group)
 
 
 def _reduce_on_disk(
@@ -197,7 +233,7 @@ def _reduce_on_disk(
     groups = [_groups(path, meta) for path, meta in done]
     out: dict[str, list[tuple[np.ndarray, ...]]] = {}
     jobs = []
-    for kind, names in (("visit", _GROUPS[:3]), ("panel", _GROUPS[3:])):
+    for kind, names in (("visit", _VISITS), ("panel", _PANEL)):
         parts = []
         for g in groups:  # (key, size, pings or zeros, devices: not read here)
             key, size, *pings = (g[n] for n in names)
@@ -207,13 +243,31 @@ def _reduce_on_disk(
             jobs += [(kind, s) for s in range_slices(done, kind)]
             out[kind] = []
         else:
-            out[kind] = [united[: len(names)]]
+            out[kind] = [(*united[: len(names)], *united[4:])]
     with ThreadPoolExecutor(workers) as pool:  # the reduce kernels release the GIL
         for (kind, _), result in zip(
             jobs, pool.map(lambda job: reduce_slices(*job), jobs), strict=True
         ):
             out[kind].append(result)
-    return assemble(out["visit"], out["panel"], zone_ids, tz)
+    sums = _replicate_sums([[g[n] for n in _REPLICATES] for g in groups])
+    return assemble(out["visit"], out["panel"], zone_ids, tz, sums)
+
+
+def replicate_sums(done: list[tuple[Path, dict[str, Any]]]) -> tuple[np.ndarray, ...]:
+    """Sum the replicate tables of checkpoints (before the reduce's corrections).
+
+    Returns ``(visit key, passages, panel key, active devices)`` (see :class:`Partial`).
+    """
+    return _replicate_sums(
+        [[_array(path, meta, n) if n in meta["arrays"] else _EMPTY for n in _REPLICATES]
+         for path, meta in done]
+    )  # fmt: skip
+
+
+def _replicate_sums(tables: Sequence[Sequence[np.ndarray]]) -> tuple[np.ndarray, ...]:
+    visits = _sum_counts([t[0] for t in tables], [t[1] for t in tables])
+    panel = _sum_counts([t[2] for t in tables], [t[3] for t in tables])
+    return (*visits, *panel)
 
 
 def assemble(
@@ -221,10 +275,64 @@ def assemble(
     panel: Sequence[tuple[np.ndarray, ...]],
     zone_ids: Sequence[str],
     tz: str,
+    replicates: Sequence[np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenate reduced ranges into the ``(hourly, panel)`` tables."""
+    """Concatenate reduced ranges into the ``(hourly, panel)`` tables.
+
+    With `replicates` (:func:`replicate_sums` of the checkpoints), the replicate tables,
+    corrected by the devices the ranges found twice, are attached to the hourly table
+    (``attrs["replicates"]``, see :func:`attach_replicates`).
+    """
     cat = lambda parts, i: (  # noqa: E731
         np.concatenate([p[i] for p in parts]) if parts else np.empty(0, np.int64)
     )
     hourly = hourly_frame(cat(visits, 0), cat(visits, 1), cat(visits, 2), zone_ids, tz)
+    if replicates is not None:
+        vk, vc, pk, pc = replicates
+        pk, pc = _sum_counts(
+            [pk, (cat(panel, 2) << 8) | cat(panel, 3)], [pc, np.full(len(cat(panel, 2)), -1)]
+        )
+        attach_replicates(hourly, (vk, vc, pk, pc), (cat(visits, 3), cat(visits, 4)), zone_ids, tz)
     return hourly, panel_frame(cat(panel, 0), cat(panel, 1))
+
+
+def attach_replicates(
+    hourly: pd.DataFrame,
+    sums: Sequence[np.ndarray],
+    fixes: Sequence[np.ndarray],
+    zone_ids: Sequence[str],
+    tz: str,
+) -> None:
+    """Attach the replicate tables to `hourly` (``attrs["replicates"]``).
+
+    `sums` are the summed sparse tables ``(visit key, passages, panel key, active)``;
+    `fixes` ``(visit key, group)`` the devices counted twice in them (each comes off
+    its zone and local day).
+    """
+    from footfall.tables import Replicates
+
+    vk, vc, pk, pc = sums
+    fix_key, fix_group = fixes
+    if len(fix_key):
+        hours = pd.DatetimeIndex((fix_key >> 32) * 3_600_000_000_000, tz="UTC").tz_convert(tz)
+        days = (hours.tz_localize(None).normalize().asi8 // 86_400_000_000_000).astype(np.int64)
+        cells = (days << 40) | ((fix_key & LOW32) << 8) | fix_group
+        vk, vc = _sum_counts([vk, cells], [vc, np.full(len(cells), -1)])
+    g = np.int64(REPLICATE_GROUPS)
+    zone_row = (vk >> 8) & LOW32
+    visits = pd.DataFrame(
+        {
+            "zone_id": pd.Series(np.asarray(zone_ids, dtype=object)[zone_row], dtype=object),
+            "day": pd.to_datetime(vk >> 40, unit="D").as_unit("ns"),
+            "group": (vk & 0xFF).astype(np.int16),
+            "passages": vc,
+        }
+    )
+    panel = pd.DataFrame(
+        {
+            "day": pd.to_datetime(pk >> 8, unit="D").as_unit("ns"),
+            "group": (pk & 0xFF).astype(np.int16),
+            "active_devices": pc,
+        }
+    )
+    hourly.attrs["replicates"] = Replicates(visits, panel, int(g))

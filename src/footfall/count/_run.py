@@ -49,6 +49,7 @@ def count_passages(
     workers: int | None = None,
     batch_rows: int = 1 << 18,
     progress: bool = False,
+    intervals: bool = True,
 ) -> pd.DataFrame:
     """Count hourly passages per zone from pings (DESIGN §3).
 
@@ -89,6 +90,10 @@ def count_passages(
         Rows per read batch (memory grows with it).
     progress : bool
         Show a progress bar (rich).
+    intervals : bool
+        Also count the replicate tables of the 95 % intervals (``attrs["replicates"]``,
+        ``<name>.replicates.parquet``; see :func:`footfall.read_replicates`); ``False``
+        skips them (``--no-intervals``).
 
     Returns
     -------
@@ -114,7 +119,9 @@ def count_passages(
     from footfall.zones import ZoneSet, read_zones
 
     engine_class = get_engine(engine)  # fail early on a bad name
-    spec = CountSpec(Columns.of(columns), tz, tuple(window), max_accuracy)
+    spec = CountSpec(
+        Columns.of(columns), tz, tuple(window), max_accuracy, replicates=bool(intervals)
+    )
     spec.offsets  # noqa: B018 - fail early on a bad tz or window
     if not isinstance(zones, ZoneSet):
         zones = read_zones(zones)
@@ -230,6 +237,11 @@ def _finish(
             "panel": str(beside(out, "panel")),
             "quarantine": str(beside(out, "quarantine")),
         }
+    # the replicate tables of the intervals, when asked for (issue 16)
+    replicates = hourly.attrs.pop("replicates", None) if spec.replicates else None
+    hourly.attrs.pop("replicates", None)
+    if replicates is not None and outputs is not None:
+        outputs["replicates"] = str(beside(out, "replicates"))
     manifest = make_manifest(
         "count",
         inputs=inputs,
@@ -240,6 +252,8 @@ def _finish(
         skipped_files=skipped,
     )
     attach_panel(hourly, panel)
+    if replicates is not None:
+        hourly.attrs["replicates"] = replicates
     hourly.attrs["manifest"] = manifest
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +262,8 @@ def _finish(
             (arrow_table(panel), outputs["panel"]),
             (arrow_table(hourly), out),
         ]
+        if replicates is not None:
+            writes.append((replicates.table(), outputs["replicates"]))
         with ThreadPoolExecutor(len(writes)) as pool:  # pyarrow writes without the GIL
             list(pool.map(lambda job: write_parquet(*job), writes))
         _write_manifest(beside(out, "manifest", "json"), manifest)

@@ -32,6 +32,8 @@ class CountSpec:
         Pings with an accuracy above it (metres) are quarantined (``low_accuracy``).
     secret : bytes
         Key of the device pseudonyms (drawn at random by default); never in `params`.
+    replicates : bool
+        Also count the replicate tables behind the 95 % intervals (issue 16).
     """
 
     columns: Columns = field(default_factory=Columns)
@@ -39,6 +41,7 @@ class CountSpec:
     window: tuple[str, str] = DEFAULT_WINDOW
     max_accuracy: float | None = None
     secret: bytes = field(default_factory=new_secret, repr=False, compare=False)
+    replicates: bool = True
 
     def params(self) -> dict[str, Any]:
         """Return the parameters as a JSON-ready dict (manifest and checkpoint key)."""
@@ -47,6 +50,7 @@ class CountSpec:
             "tz": self.tz,
             "window": list(self.window),
             "max_accuracy": self.max_accuracy,
+            "replicates": self.replicates,
         }
 
     @cached_property

@@ -159,19 +159,42 @@ def build_content(
             return k, -1.0
         return _percent(value), (-1.0 if pd.isna(value) else float(value))
 
+    def with_interval(cell: tuple[str, float], zid: str, low: Any, high: Any, fmt) -> tuple:
+        # the 95 % interval after the figure (issue 16), when there is one to show
+        if scores.at[zid, "hidden"] or pd.isna(low) or pd.isna(high):
+            return cell
+        return f"{cell[0]} ({fmt(low)}–{fmt(high)})", cell[1]
+
+    def rank_cell(r: Any) -> tuple[str, float]:
+        if scores.at[r.zone_id, "hidden"] or pd.isna(r.rank_low):
+            return str(r.rank), r.rank
+        return pal.rank_text(pd.Series(r._asdict())), r.rank
+
     ranking = _table(
         ["Rank", "Town", "INSEE", "Region", "Population", "Monthly passages", "Resilience"],
         [False, False, False, False, True, True, True],
         [
             [
-                (str(r.rank), r.rank),
+                rank_cell(r),
                 (r.name, r.name),
                 (r.insee, r.insee),
                 (r.region, r.region),
                 _int(r.population),
-                passages(r.zone_id, r.monthly_passages),
-                ratio(r.zone_id, r.resilience),
-            ]
+                with_interval(
+                    passages(r.zone_id, r.monthly_passages),
+                    r.zone_id,
+                    r.monthly_passages_low,
+                    r.monthly_passages_high,
+                    lambda v: f"{v:,.0f}",
+                ),
+                with_interval(
+                    ratio(r.zone_id, r.resilience),
+                    r.zone_id,
+                    r.resilience_low,
+                    r.resilience_high,
+                    _percent,
+                ),
+            ]  # fmt: skip
             for r in pal.table.itertuples(index=False)
         ],
     )

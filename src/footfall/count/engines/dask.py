@@ -33,7 +33,7 @@ from typing import Any
 import dask
 
 from footfall.count._map import collect_fragments, list_file, map_fragment
-from footfall.count._reduce import assemble, range_slices, reduce_slices
+from footfall.count._reduce import assemble, range_slices, reduce_slices, replicate_sums
 from footfall.count._spec import CountSpec
 from footfall.errors import InputError
 from footfall.ingest import Fragment
@@ -202,8 +202,10 @@ class DaskEngine:
         for kind in ("visit", "panel"):
             slices = range_slices(done, kind)
             parts[kind] = self.client.map(reduce_slices, [kind] * len(slices), slices, pure=False)
-        visits, panel = self.client.gather([parts["visit"], parts["panel"]])
-        return assemble(visits, panel, zone_ids, tz)
+        # the replicate tables of every checkpoint, summed on a worker (issue 16)
+        sums = self.client.submit(replicate_sums, done, pure=False)
+        visits, panel, sums = self.client.gather([parts["visit"], parts["panel"], sums])
+        return assemble(visits, panel, zone_ids, tz, sums)
 
     def _check_visible(self, workdir: Path) -> None:
         seen = self.client.run(os.path.isdir, str(workdir))
