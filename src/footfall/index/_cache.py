@@ -80,7 +80,7 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 def load(key: str) -> KernelArrays | None:
-    """The cached arrays of ``key``, memory-mapped, or None (no entry, or a bad one removed).
+    """Load the arrays of ``key``, memory-mapped; None when absent (or bad: then removed).
 
     The arrays are mapped copy-on-write: the pages are shared with the file and
     the page cache, and an accidental write would stay in this process. They

@@ -345,7 +345,7 @@ def _bulk_polygons(geojson: list[dict[str, Any]]) -> np.ndarray | None:
 
 
 def _frame(rows: list[dict[str, Any]], geoms: np.ndarray, per_file: list[int]) -> gpd.GeoDataFrame:
-    """The table of all features, as framing each file and concatenating would give it."""
+    """Tabulate all features as framing each file and concatenating the frames would."""
     keys = tuple(rows[0]) if rows else ()
     uniform = all(tuple(r) == keys for r in rows)
     if uniform:
