@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option, zones_option
+from footfall.cli.options import no_cache_option, quiet_option, zones_option
 
 __all__ = ["count"]
 
@@ -68,6 +68,7 @@ __all__ = ["count"]
     default=None,
     help="Threads, or Dask worker processes of the LocalCluster (default: all CPUs).",
 )
+@no_cache_option
 @quiet_option
 def count(
     pings: tuple[str, ...],
@@ -85,6 +86,7 @@ def count(
     engine: str,
     scheduler: str | None,
     workers: int | None,
+    no_cache: bool,
     quiet: bool,
 ) -> None:
     """Count hourly passages per zone from PINGS (Parquet or CSV: files, directories, globs).
@@ -92,11 +94,15 @@ def count(
     Interrupted, the same command resumes from its checkpoints.
     """
     from footfall.hourly import count_passages
+    from footfall.index import ZoneIndex
     from footfall.ingest import Columns
+    from footfall.zones import read_zones
 
+    zones = read_zones(zones_path)
     hourly = count_passages(
         list(pings),
-        zones_path,
+        zones,
+        index=ZoneIndex(zones, cache=not no_cache),
         tz=tz,
         out=out,
         columns=Columns(device_col, time_col, lat_col, lon_col, accuracy_col),

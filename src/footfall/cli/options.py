@@ -13,6 +13,7 @@ __all__ = [
     "zones_option",
     "verbose_option",
     "overwrite_option",
+    "no_cache_option",
     "palmares_options",
     "palmares_kwargs",
     "parse_window",
@@ -29,6 +30,11 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar
 verbose_option = click.option("-v", "--verbose", count=True, help="More detail (repeatable).")
 overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace an existing output file."
+)
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Build the zone index afresh: neither read nor write its on-disk cache.",
 )
 
 # The palmarès options, shared by `footfall rank` and `footfall report` so both agree.
