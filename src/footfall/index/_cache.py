@@ -5,8 +5,8 @@ milliseconds. An entry lives in ``<cache dir>/index-v<FORMAT_VERSION>/<key>/``:
 one ``.npy`` file per kernel array and ``meta.json`` (scalars, shapes, dtypes and
 a BLAKE3 digest of the arrays). The key hashes what the index depends on: the
 zones' geometry (WKB, lon/lat) and identifiers in row order, the resolution asked
-for, and the build constants, so an edited zone set gets a new entry and a stale
-one is never read.
+for, and the source of this package (its build code and constants), so an edited
+zone set or a new footfall version gets a new entry and a stale one is never read.
 
 Concurrency: an entry is written whole in a temporary folder beside it, then
 renamed into place (atomic on POSIX). Two processes building the same key both
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from footfall.index._kernel import FINE_PER_DEG, TILE, KernelArrays
+from footfall.index._kernel import KernelArrays
 
 __all__ = ["FORMAT_VERSION", "cache_dir", "index_key", "load", "store"]
 
@@ -55,13 +55,26 @@ def _entries() -> Path:
     return cache_dir() / f"index-v{FORMAT_VERSION}"
 
 
-def index_key(geoms: np.ndarray, zone_ids: np.ndarray, resolution: int | None) -> str:
-    """Hex key of an index: geometry, zone ids, resolution and build constants."""
-    from footfall.index._build import MARGIN_DEG, MAX_TILE_ZONES
+def _code_digest() -> bytes:
+    """Digest of the index package's source: a changed build (or constant) is a new key."""
+    global _CODE
+    if _CODE is None:
+        h = hashlib.sha256()
+        for path in sorted(Path(__file__).parent.glob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+        _CODE = h.digest()
+    return _CODE
 
+
+_CODE: bytes | None = None
+
+
+def index_key(geoms: np.ndarray, zone_ids: np.ndarray, resolution: int | None) -> str:
+    """Hex key of an index: geometry, zone ids, resolution and the index code."""
     h = hashlib.sha256()
-    head = [FORMAT_VERSION, FINE_PER_DEG, TILE, MARGIN_DEG, MAX_TILE_ZONES, resolution]
-    h.update(json.dumps(head).encode())
+    h.update(json.dumps([FORMAT_VERSION, resolution]).encode())
+    h.update(_code_digest())
     h.update(json.dumps([str(z) for z in zone_ids]).encode())
     for wkb in shapely.to_wkb(geoms, output_dimension=2, byte_order=1):
         h.update(len(wkb).to_bytes(8, "little") if wkb is not None else b"\xff" * 8)

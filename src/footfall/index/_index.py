@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from footfall.errors import IndexBuildError, InputError
-from footfall.index import _build, _cache
+from footfall.index import _cache
 from footfall.index._kernel import KernelArrays, assign_kernel, assign_serial
 from footfall.zones import ZoneSet
 
@@ -94,6 +94,8 @@ class ZoneIndex:
             self.from_cache = True
             self.build_seconds: float = time.perf_counter() - start
             return
+        from footfall.index import _build  # h3, rtree: only to build
+
         _build.check_zones(gdf)
         res = _build.choose_resolution(gdf) if resolution is None else int(resolution)
         geo = _build.polygon_parts(gdf.geometry.to_numpy())
@@ -136,6 +138,8 @@ class ZoneIndex:
         return {**self.__dict__, "_arrays": packed}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        from footfall.index import _build
+
         a = state["_arrays"]
         keys, vals, shift = _build.build_hash(a.keys, a.vals, a.res)
         coarse = np.full(a.ncx * a.ncy, -1, dtype=np.int32)
@@ -160,6 +164,8 @@ class ZoneIndex:
 
         A boundary cell has one row per zone it may belong to.
         """
+        from footfall.index import _build
+
         a = self._arrays
         return _build.cover_frame(a.keys, a.vals, a.cand_ptr, a.cand_part, a.part_zone)
 
