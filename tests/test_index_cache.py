@@ -42,7 +42,8 @@ def small_zones(tmp_path_factory) -> ff.ZoneSet:
 
 
 def _entries(cache: Path) -> list[Path]:
-    return sorted(p for p in (cache / f"index-v{FORMAT_VERSION}").iterdir() if p.is_dir())
+    folder = cache / f"index-v{FORMAT_VERSION}"
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _points(zones: ff.ZoneSet, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -258,3 +259,27 @@ def test_cli_count_and_simulate_no_cache(cache, small_zones, tmp_path):
     a, c = (pd.read_parquet(tmp_path / f"{n}.parquet") for n in "ac")
     pd.testing.assert_frame_equal(a, c)
     assert a["passages"].sum() > 0
+
+
+def test_old_entries_and_left_over_temporaries_are_pruned(cache, small_zones):
+    import os
+    import time
+
+    ff.ZoneIndex(small_zones)
+    (old,) = _entries(cache)
+    root = cache / f"index-v{FORMAT_VERSION}"
+    month_ago = time.time() - (_cache.MAX_AGE_DAYS + 1) * 86400
+    os.utime(old / "meta.json", (month_ago, month_ago))
+    killed = root / f".{old.name}.killed.tmp"  # a writer killed an hour ago
+    killed.mkdir()
+    os.utime(killed, (time.time() - 7200,) * 2)
+    writing = root / f".{old.name}.writing.tmp"  # a writer at work now
+    writing.mkdir()
+    ff.ZoneIndex(small_zones, resolution=10)
+    left = sorted(p.name for p in root.iterdir())
+    assert old.name not in left and killed.name not in left
+    assert writing.name in left and len(_entries(cache)) == 1
+    # reading an entry marks it used: it survives the next pruning
+    ff.ZoneIndex(small_zones, resolution=10)
+    (kept,) = _entries(cache)
+    assert time.time() - (kept / "meta.json").stat().st_mtime < 60

@@ -17,11 +17,13 @@ file, wrong shape, digest mismatch) is moved aside and rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,11 @@ __all__ = ["FORMAT_VERSION", "cache_dir", "index_key", "load", "store"]
 
 #: Bump when the arrays of KernelArrays change meaning or layout.
 FORMAT_VERSION = 1
+#: Entries not used for this long are deleted when a new one is stored (each is
+#: ~50 MB for the real zone set, and every edit of the zones or new version adds one).
+MAX_AGE_DAYS = 30
+#: Temporary folders older than this are left over by a killed writer.
+_TMP_AGE_S = 3600
 
 
 def cache_dir() -> Path:
@@ -116,10 +123,13 @@ def load(key: str) -> KernelArrays | None:
             arrays[name] = np.asarray(arr)
         if _digest(arrays) != meta["digest"]:
             raise ValueError("digest mismatch")
-        return KernelArrays(**meta["scalars"], **arrays)
+        result = KernelArrays(**meta["scalars"], **arrays)
     except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
         _discard(entry, f"unreadable index cache entry {entry} ({exc}); rebuilding it")
         return None
+    with contextlib.suppress(OSError):
+        os.utime(meta_path)  # last use, for the pruning of old entries
+    return result
 
 
 def store(key: str, arrays: KernelArrays) -> Path | None:
@@ -155,12 +165,35 @@ def store(key: str, arrays: KernelArrays) -> Path | None:
                 raise
             # another process stored the same key first: theirs is as good as ours
             shutil.rmtree(tmp, ignore_errors=True)
+        _prune(parent, keep=entry)
         return entry
     except OSError as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         warnings.warn(f"could not cache the zone index in {parent} ({exc})", stacklevel=3)
         return None
+
+
+def _prune(parent: Path, keep: Path) -> None:
+    """Delete entries unused for MAX_AGE_DAYS and temporary folders of killed writers."""
+    now = time.time()
+    for path in parent.iterdir():
+        if path == keep or not path.is_dir():
+            continue
+        try:
+            if path.name.endswith(".tmp"):
+                old = now - path.stat().st_mtime > _TMP_AGE_S
+            elif path.name.endswith(".bad"):
+                old = True
+            else:
+                old = now - (path / "meta.json").stat().st_mtime > MAX_AGE_DAYS * 86400
+        except OSError:
+            old = False  # no meta.json: being renamed into place, or by another process
+        if old:
+            aside = path.with_name(f".{path.name}.{os.getpid()}.bad")
+            with contextlib.suppress(OSError):
+                os.rename(path, aside)
+                shutil.rmtree(aside, ignore_errors=True)
 
 
 def _scalar(value: Any) -> Any:
