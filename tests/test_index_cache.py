@@ -143,6 +143,10 @@ def _corrupt_meta(entry: Path) -> None:
     (entry / "meta.json").write_text('{"key": ')
 
 
+def _corrupt_no_meta(entry: Path) -> None:
+    (entry / "meta.json").unlink()  # never read: rebuilt without a warning, then replaced
+
+
 def _corrupt_shape(entry: Path) -> None:
     meta = json.loads((entry / "meta.json").read_text())
     np.save(entry / "xs.npy", np.zeros(3))
@@ -151,7 +155,14 @@ def _corrupt_shape(entry: Path) -> None:
 
 @pytest.mark.parametrize(
     "corrupt",
-    [_corrupt_truncated, _corrupt_flipped, _corrupt_missing, _corrupt_meta, _corrupt_shape],
+    [
+        _corrupt_truncated,
+        _corrupt_flipped,
+        _corrupt_missing,
+        _corrupt_meta,
+        _corrupt_no_meta,
+        _corrupt_shape,
+    ],
 )
 def test_corrupt_entry_is_rebuilt(cache, small_zones, corrupt):
     fresh = ff.ZoneIndex(small_zones)
@@ -159,8 +170,13 @@ def test_corrupt_entry_is_rebuilt(cache, small_zones, corrupt):
     expected = fresh.assign(lon, lat)
     (entry,) = _entries(cache)
     corrupt(entry)
-    with pytest.warns(UserWarning, match="unreadable index cache entry"):
-        rebuilt = ff.ZoneIndex(small_zones)
+    if corrupt is _corrupt_no_meta:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            rebuilt = ff.ZoneIndex(small_zones)
+    else:
+        with pytest.warns(UserWarning, match="unreadable index cache entry"):
+            rebuilt = ff.ZoneIndex(small_zones)
     assert not rebuilt.from_cache
     np.testing.assert_array_equal(rebuilt.assign(lon, lat), expected)
     again = ff.ZoneIndex(small_zones)

@@ -161,10 +161,12 @@ def store(key: str, arrays: KernelArrays) -> Path | None:
         try:
             os.rename(tmp, entry)
         except OSError:
-            if not (entry / "meta.json").exists():
-                raise
-            # another process stored the same key first: theirs is as good as ours
-            shutil.rmtree(tmp, ignore_errors=True)
+            if (entry / "meta.json").exists():
+                # another process stored the same key first: theirs is as good as ours
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:  # a folder without meta.json (a hand-deleted file): never read, replace it
+                _discard(entry)
+                os.rename(tmp, entry)
         _prune(parent, keep=entry)
         return entry
     except OSError as exc:
@@ -200,9 +202,10 @@ def _scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _discard(entry: Path, message: str) -> None:
+def _discard(entry: Path, message: str | None = None) -> None:
     """Move a bad entry aside (readers holding its files keep them) and delete it."""
-    warnings.warn(message, stacklevel=4)
+    if message:
+        warnings.warn(message, stacklevel=4)
     aside = entry.with_name(f".{entry.name}.{os.getpid()}.bad")
     try:
         os.rename(entry, aside)
