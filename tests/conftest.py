@@ -19,3 +19,20 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Keep the suite's caches (zone indexes) in a temporary folder, never in ~/.cache.
+
+    Set in the environment, so that the CLI and notebook subprocesses use it too.
+    """
+    import os
+
+    before = os.environ.get("FOOTFALL_CACHE_DIR")
+    os.environ["FOOTFALL_CACHE_DIR"] = str(tmp_path_factory.mktemp("footfall-cache"))
+    yield
+    if before is None:
+        del os.environ["FOOTFALL_CACHE_DIR"]
+    else:
+        os.environ["FOOTFALL_CACHE_DIR"] = before

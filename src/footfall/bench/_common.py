@@ -82,7 +82,7 @@ class BenchContext:
     @cached_property
     def index(self) -> ZoneIndex:
         """The zone index (its build time is recorded in ``build_seconds``)."""
-        return ZoneIndex(self.zones)
+        return ZoneIndex(self.zones, cache=False)
 
     @cached_property
     def mixes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option, zones_option
+from footfall.cli.options import no_cache_option, quiet_option, zones_option
 from footfall.count.engines import ENGINES
 from footfall.ingest import DEFAULT_WINDOW, Columns
 
-_COLUMNS = Columns()
 
 __all__ = ["count"]
 
@@ -82,6 +81,7 @@ __all__ = ["count"]
     is_flag=True,
     help="Skip the replicate tables of the 95 % intervals (<name>.replicates.parquet).",
 )
+@no_cache_option
 @quiet_option
 def count(
     pings: tuple[str, ...],
@@ -101,6 +101,7 @@ def count(
     scheduler: str | None,
     workers: int | None,
     no_intervals: bool,
+    no_cache: bool,
     quiet: bool,
 ) -> None:
     """Count hourly passages per zone from PINGS (Parquet or CSV: files, directories, globs).
@@ -108,12 +109,16 @@ def count(
     Interrupted, the same command resumes from its checkpoints.
     """
     from footfall.count import count_passages
-    from footfall.ingest import Columns, file_columns, find_files
+    from footfall.index import ZoneIndex
+    from footfall.ingest import file_columns, find_files
+    from footfall.zones import read_zones
 
     columns = Columns(device_col, time_col, lat_col, lon_col, accuracy_col)
+    zones = read_zones(zones_path)
     hourly = count_passages(
         list(pings),
-        zones_path,
+        zones,
+        index=ZoneIndex(zones, cache=not no_cache),
         tz=tz,
         out=out,
         columns=columns,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from footfall.cli.options import quiet_option
+from footfall.cli.options import no_cache_option, quiet_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -28,6 +28,7 @@ def run_demo(
     seed: int = 2021,
     devices: int = 4_000,
     scale: float = 0.5,
+    cache: bool = True,
     console: Console | None = None,
 ) -> Palmares:
     """Simulate, count, rank and print the palmarès; return it.
@@ -47,6 +48,8 @@ def run_demo(
         Active panel devices on the first day (the panel then grows 40 % a year).
     scale : float
         Town-centre flows relative to the simulator's default.
+    cache : bool
+        Read and write the zone index's on-disk cache (see :class:`footfall.ZoneIndex`).
     console : rich.console.Console, optional
         Where to print (default: the terminal).
 
@@ -74,7 +77,7 @@ def run_demo(
 
     zone_set = read_zones(default_zones() if zones is None else zones)
     step(f"1/4 simulating {devices:,} devices, {len(zone_set)} towns, {START} to {END}")
-    index = ZoneIndex(zone_set)  # one index for the simulation and the count
+    index = ZoneIndex(zone_set, cache=cache)  # one index for the simulation and the count
     sim = simulate(
         zone_set, START, END, out / "pings", seed=seed, devices=devices, scale=scale, index=index
     )
@@ -117,8 +120,17 @@ def run_demo(
 @click.option(
     "--scale", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True
 )
+@no_cache_option
 @quiet_option
-def demo(out: Path, zones_path: Path, seed: int, devices: int, scale: float, quiet: bool) -> None:
+def demo(
+    out: Path,
+    zones_path: Path,
+    seed: int,
+    devices: int,
+    scale: float,
+    no_cache: bool,
+    quiet: bool,
+) -> None:
     """Simulate a panel over the real zones (January 2020 - January 2021), count, rank.
 
     Prints the top 30 with their monthly passages and resilience, and the mean
@@ -127,4 +139,4 @@ def demo(out: Path, zones_path: Path, seed: int, devices: int, scale: float, qui
     from rich.console import Console
 
     run_demo(out, zones=zones_path, seed=seed, devices=devices, scale=scale,
-             console=Console(quiet=quiet))  # fmt: skip
+             cache=not no_cache, console=Console(quiet=quiet))  # fmt: skip

@@ -14,6 +14,7 @@ __all__ = [
     "verbose_option",
     "overwrite_option",
     "min_count_option",
+    "no_cache_option",
     "palmares_options",
     "palmares_kwargs",
     "parse_window",
@@ -39,6 +40,11 @@ min_count_option = click.option(
     show_default=True,
     help="Publish a figure only when the busiest zone-hour behind it saw at least N "
     "distinct devices; otherwise '<N' (0: no suppression, for internal work only).",
+)
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Build the zone index afresh: neither read nor write its on-disk cache.",
 )
 
 # The palmarès options, shared by `footfall rank` and `footfall report` so both agree.

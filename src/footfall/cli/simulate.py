@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option, zones_option
+from footfall.cli.options import no_cache_option, quiet_option, zones_option
 
 __all__ = ["simulate"]
 
@@ -49,6 +49,7 @@ __all__ = ["simulate"]
     type=click.FloatRange(0, 1),
     help="Share of extra faulty rows.",
 )
+@no_cache_option
 @quiet_option
 def simulate(
     zones_path: Path,
@@ -60,14 +61,19 @@ def simulate(
     devices: int,
     drift: float,
     faulty: float,
+    no_cache: bool,
     quiet: bool,
 ) -> None:
     """Simulate the pings of a national app panel, and write the truth beside them."""
+    from footfall.index import ZoneIndex
     from footfall.simulation import simulate as run
+    from footfall.zones import read_zones
 
+    zones = read_zones(zones_path)
     result = run(
-        zones_path, start, end, out,
+        zones, start, end, out,
         seed=seed, scale=scale, devices=devices, drift=drift, faulty=faulty,
+        index=ZoneIndex(zones, cache=not no_cache),
     )  # fmt: skip
     if not quiet:
         days = result.truth_days

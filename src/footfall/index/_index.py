@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from footfall.errors import IndexBuildError, InputError
-from footfall.index import _build
+from footfall.index import _cache
 from footfall.index._kernel import KernelArrays, assign_kernel, assign_serial
 from footfall.zones import ZoneSet
 
@@ -31,6 +31,12 @@ class ZoneIndex:
     resolution : int, optional
         H3 resolution of the cover; by default the coarsest one giving the
         median zone about 300 cells (resolution 11 for 1 km² zones).
+    cache : bool, default True
+        Keep the built index on disk, under ``$FOOTFALL_CACHE_DIR`` (else
+        ``$XDG_CACHE_HOME/footfall``, else ``~/.cache/footfall``), keyed by the
+        zones' geometry and ids, and load it from there (memory-mapped, in
+        milliseconds) when the same zones are indexed again. False: build, and
+        neither read nor write the cache.
 
     Raises
     ------
@@ -61,13 +67,35 @@ class ZoneIndex:
     shipping to Dask workers.
     """
 
-    def __init__(self, zones: ZoneSet | gpd.GeoDataFrame, resolution: int | None = None) -> None:
+    def __init__(
+        self,
+        zones: ZoneSet | gpd.GeoDataFrame,
+        resolution: int | None = None,
+        *,
+        cache: bool = True,
+    ) -> None:
         start = time.perf_counter()
         gdf = zones.gdf if isinstance(zones, ZoneSet) else zones
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
             gdf = gdf.to_crs("EPSG:4326")
         if resolution is not None and resolution not in range(16):
             raise IndexBuildError(f"`resolution` was {resolution!r} but is expected in 0..15")
+        self.zone_ids: np.ndarray = (
+            gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else np.arange(len(gdf))
+        )
+        #: True when the arrays were loaded from the on-disk cache.
+        self.from_cache: bool = False
+        key = _cache.index_key(gdf.geometry.to_numpy(), self.zone_ids, resolution) if cache else ""
+        cached = _cache.load(key) if cache else None
+        if cached is not None:
+            # the entry was written after these very zones passed check_zones
+            self.resolution: int = cached.res
+            self._arrays = cached
+            self.from_cache = True
+            self.build_seconds: float = time.perf_counter() - start
+            return
+        from footfall.index import _build  # h3, rtree: only to build
+
         _build.check_zones(gdf)
         res = _build.choose_resolution(gdf) if resolution is None else int(resolution)
         geo = _build.polygon_parts(gdf.geometry.to_numpy())
@@ -83,10 +111,7 @@ class ZoneIndex:
         values = np.concatenate([interior_zone, -1 - np.arange(len(bcells), dtype=np.int32)])
         keys, vals, shift = _build.build_hash(cells, values, res)
         grid = _build.build_grid(geo)
-        self.resolution: int = res
-        self.zone_ids: np.ndarray = (
-            gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else np.arange(len(gdf))
-        )
+        self.resolution = res
         self._arrays = KernelArrays(
             res, grid["x0"], grid["y0"], grid["ncx"], grid["ncy"], grid["coarse"], grid["tiles"],
             grid["inside"], grid["tile_zone"], grid["cell_zone"], grid["multi_zones"], keys,
@@ -94,7 +119,9 @@ class ZoneIndex:
             edge_ptr, edge_v, geo["part_zone"], geo["part_box"], geo["part_rings"],
             geo["ring_starts"], geo["xs"], geo["ys"],
         )  # fmt: skip
-        self.build_seconds: float = time.perf_counter() - start
+        if cache:
+            _cache.store(key, self._arrays)
+        self.build_seconds = time.perf_counter() - start
 
     def __len__(self) -> int:
         return len(self.zone_ids)
@@ -111,6 +138,8 @@ class ZoneIndex:
         return {**self.__dict__, "_arrays": packed}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        from footfall.index import _build
+
         a = state["_arrays"]
         keys, vals, shift = _build.build_hash(a.keys, a.vals, a.res)
         coarse = np.full(a.ncx * a.ncy, -1, dtype=np.int32)
@@ -135,6 +164,8 @@ class ZoneIndex:
 
         A boundary cell has one row per zone it may belong to.
         """
+        from footfall.index import _build
+
         a = self._arrays
         return _build.cover_frame(a.keys, a.vals, a.cand_ptr, a.cand_part, a.part_zone)
 

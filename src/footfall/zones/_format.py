@@ -1,23 +1,34 @@
-"""The one canonical GeoJSON writer for zone files: stable, diff-friendly text."""
+"""GeoJSON zone files: the one canonical writer (stable, diff-friendly text) and the fast reader."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
-from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet
+from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet, load_feature_collection
 
-__all__ = ["write_zones", "format_zones", "zone_filename", "slugify", "plain_value", "DECIMALS"]
+__all__ = [
+    "write_zones",
+    "format_zones",
+    "read_geojson_files",
+    "zone_filename",
+    "slugify",
+    "plain_value",
+    "DECIMALS",
+]
 
 #: Decimals kept in coordinates (about 0.1 m; RFC 7946 §11.2).
 DECIMALS = 6
@@ -188,3 +199,178 @@ def _features(gdf: gpd.GeoDataFrame) -> Iterable[Feature]:
             },
             geom,
         )
+
+
+# ---------------------------------------------------------------------------------------
+# reading
+
+#: Python types of a property whose column pandas infers the same way whether the
+#: features are framed file by file and concatenated or all at once (see _frame).
+_UNIFORM_TYPES = (
+    {str},
+    {type(None)},
+    {int},
+    {float},
+    {int, float},
+    {bool},
+    {bool, type(None)},
+)
+
+
+def read_geojson_files(files: Sequence[Path]) -> gpd.GeoDataFrame:
+    """Zones of GeoJSON FeatureCollection files as one GeoDataFrame, with a ``source`` column.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        The zone files, in the order their rows are wanted.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per feature (EPSG:4326): the feature's properties, ``source``
+        (the file name), ``geometry``, and any of :data:`PROPERTY_COLUMNS` no
+        feature has, as None.
+
+    Raises
+    ------
+    ZoneError
+        When a file is not a zone FeatureCollection, or a feature is not a
+        Feature, has no properties object, no string ``zone_id``, or no readable
+        non-empty (Multi)Polygon geometry; the message names the file and zone.
+
+    Notes
+    -----
+    Each file is parsed once, the geometries of all files are built in one
+    vectorised call and the table in one constructor: 40 ms for the 423 real
+    zones, where a GeoDataFrame per file took 1.7 s. The result is the same
+    table, dtypes included, as framing each file and concatenating the frames
+    (which it falls back to for properties whose types vary in a way pandas
+    would infer differently).
+    """
+    rows: list[dict[str, Any]] = []
+    geojson: list[dict[str, Any]] = []
+    where: list[str] = []
+    per_file: list[int] = []
+    for path in files:
+        doc = load_feature_collection(path)
+        for i, feat in enumerate(doc["features"]):
+            at = f"{path}: feature #{i}"
+            if not isinstance(feat, dict) or feat.get("type") != "Feature":
+                raise ZoneError(f"{at}: not a GeoJSON Feature")
+            props = feat.get("properties")
+            if not isinstance(props, dict):
+                raise ZoneError(f"{at}: no properties object")
+            zid = props.get("zone_id")
+            if not isinstance(zid, str) or not zid:
+                raise ZoneError(f"{at}: 'zone_id' missing or not a string ({zid!r})")
+            at = f"{path}: zone {zid}"
+            gj = feat.get("geometry")
+            if not isinstance(gj, dict):
+                raise ZoneError(f"{at}: geometry missing")
+            if gj.get("type") not in ("Polygon", "MultiPolygon"):
+                raise ZoneError(f"{at}: geometry is {gj.get('type')!r}, not a (Multi)Polygon")
+            rows.append(props | {"source": path.name})
+            geojson.append(gj)
+            where.append(at)
+        per_file.append(len(doc["features"]))
+    geoms = _geometries(geojson, where)
+    return _frame(rows, geoms, per_file)
+
+
+def _geometries(geojson: list[dict[str, Any]], where: list[str]) -> np.ndarray:
+    """Shapely (Multi)Polygons of GeoJSON geometry objects, built in bulk when they are plain."""
+    try:
+        geoms = _bulk_polygons(geojson)
+    except Exception:  # noqa: BLE001 - anything unusual: the exact per-feature path below
+        geoms = None
+    if geoms is None:
+        geoms = np.empty(len(geojson), dtype=object)
+        for n, gj in enumerate(geojson):
+            try:
+                geoms[n] = shapely.geometry.shape(gj)
+            except Exception as exc:  # noqa: BLE001 - any failure is a malformed geometry
+                raise ZoneError(f"{where[n]}: unreadable geometry ({exc})") from exc
+    empty = shapely.is_empty(geoms)
+    if empty.any():
+        raise ZoneError(f"{where[int(np.argmax(empty))]}: empty geometry")
+    return geoms
+
+
+def _bulk_polygons(geojson: list[dict[str, Any]]) -> np.ndarray | None:
+    """All geometries from one coordinate array (shapely.from_ragged_array), or None.
+
+    None when any geometry is not plain 2-d (Multi)Polygon coordinates with
+    non-empty rings (3-d positions, empty polygons, odd nesting): the caller then
+    builds each one with ``shapely.geometry.shape``, which also names the errors.
+    """
+    polygons: list[list[list[Any]]] = []  # every polygon's rings
+    multi = np.zeros(len(geojson), dtype=bool)
+    parts_per_geom = np.ones(len(geojson), dtype=np.int64)
+    for n, gj in enumerate(geojson):
+        coords = gj.get("coordinates")
+        if not isinstance(coords, list) or not coords:
+            return None
+        if gj["type"] == "Polygon":
+            polygons.append(coords)
+        else:
+            multi[n] = True
+            parts_per_geom[n] = len(coords)
+            polygons.extend(coords)
+    rings = list(itertools.chain.from_iterable(polygons))
+    ring_len = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
+    rings_per_poly = np.fromiter(map(len, polygons), dtype=np.int64, count=len(polygons))
+    if (ring_len < 4).any() or (rings_per_poly == 0).any():
+        return None
+    xy = np.array(list(itertools.chain.from_iterable(rings)))
+    if xy.ndim != 2 or xy.shape[1] != 2 or xy.dtype.kind not in "fi":
+        return None
+    closed = np.concatenate([[0], np.cumsum(ring_len)])
+    if not (xy[closed[:-1]] == xy[closed[1:] - 1]).all():
+        return None  # shape() closes open rings; leave them to it
+    poly_offsets = np.concatenate([[0], np.cumsum(rings_per_poly)])
+    parts = shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON, xy.astype(np.float64), (closed, poly_offsets)
+    )
+    if not multi.any():
+        return parts
+    geoms = np.empty(len(geojson), dtype=object)
+    first = np.concatenate([[0], np.cumsum(parts_per_geom)])[:-1]
+    geoms[~multi] = parts[first[~multi]]
+    owner = np.repeat(np.arange(len(geojson)), parts_per_geom)
+    in_multi = multi[owner]
+    # fills the multi rows of `geoms` (indices absent from the call keep their value)
+    shapely.multipolygons(parts[in_multi], indices=owner[in_multi], out=geoms)
+    return geoms
+
+
+def _frame(rows: list[dict[str, Any]], geoms: np.ndarray, per_file: list[int]) -> gpd.GeoDataFrame:
+    """Tabulate all features as framing each file and concatenating the frames would."""
+    keys = tuple(rows[0]) if rows else ()
+    uniform = all(tuple(r) == keys for r in rows)
+    if uniform:
+        for k in keys:
+            kinds = {type(r[k]) for r in rows}
+            if kinds not in _UNIFORM_TYPES:
+                uniform = False
+                break
+    if uniform:
+        frame = gpd.GeoDataFrame(
+            pd.DataFrame(rows, columns=list(keys)), geometry=geoms, crs="EPSG:4326"
+        )
+        return _add_missing(frame)
+    frames, start = [], 0
+    for n in per_file:
+        part = gpd.GeoDataFrame(
+            rows[start : start + n], geometry=list(geoms[start : start + n]), crs="EPSG:4326"
+        )
+        frames.append(_add_missing(part))
+        start += n
+    return pd.concat(frames, ignore_index=True)
+
+
+def _add_missing(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    for c in PROPERTY_COLUMNS:
+        if c not in frame.columns:
+            frame[c] = None
+    return frame

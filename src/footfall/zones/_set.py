@@ -127,47 +127,15 @@ def read_zones(path: str | Path) -> ZoneSet:
         files = [path]
     else:
         raise ZoneError(f"{path}: no such file or directory")
-    gdf = pd.concat([_read_file(f) for f in files], ignore_index=True)
+    from footfall.zones._format import read_geojson_files
+
+    gdf = read_geojson_files(files)
     dup = gdf.loc[gdf["zone_id"].duplicated(keep=False), ["zone_id", "source"]]
     if len(dup):
         zid = dup["zone_id"].iloc[0]
         where = sorted(dup.loc[dup["zone_id"] == zid, "source"])
         raise ZoneError(f"{path}: zone_id {zid!r} appears more than once (in {', '.join(where)})")
     return ZoneSet(gpd.GeoDataFrame(gdf, geometry="geometry", crs="EPSG:4326"), sources=files)
-
-
-def _read_file(path: Path) -> gpd.GeoDataFrame:
-    doc = load_feature_collection(path)
-    rows, geoms = [], []
-    for i, feat in enumerate(doc["features"]):
-        where = f"{path}: feature #{i}"
-        if not isinstance(feat, dict) or feat.get("type") != "Feature":
-            raise ZoneError(f"{where}: not a GeoJSON Feature")
-        props = feat.get("properties")
-        if not isinstance(props, dict):
-            raise ZoneError(f"{where}: no properties object")
-        zid = props.get("zone_id")
-        if not isinstance(zid, str) or not zid:
-            raise ZoneError(f"{where}: 'zone_id' missing or not a string ({zid!r})")
-        where = f"{path}: zone {zid}"
-        gj = feat.get("geometry")
-        if not isinstance(gj, dict):
-            raise ZoneError(f"{where}: geometry missing")
-        if gj.get("type") not in ("Polygon", "MultiPolygon"):
-            raise ZoneError(f"{where}: geometry is {gj.get('type')!r}, not a (Multi)Polygon")
-        try:
-            geom = shapely.geometry.shape(gj)
-        except Exception as exc:  # noqa: BLE001 - any failure is a malformed geometry
-            raise ZoneError(f"{where}: unreadable geometry ({exc})") from exc
-        if geom.is_empty:
-            raise ZoneError(f"{where}: empty geometry")
-        rows.append(props | {"source": path.name})
-        geoms.append(geom)
-    frame = gpd.GeoDataFrame(rows, geometry=geoms, crs="EPSG:4326")
-    for c in PROPERTY_COLUMNS:
-        if c not in frame.columns:
-            frame[c] = None
-    return frame
 
 
 def load_feature_collection(path: Path) -> dict:
