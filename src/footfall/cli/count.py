@@ -11,7 +11,6 @@ from footfall.cli.options import no_cache_option, quiet_option, zones_option
 from footfall.count.engines import ENGINES
 from footfall.ingest import DEFAULT_WINDOW, Columns
 
-
 __all__ = ["count"]
 
 
