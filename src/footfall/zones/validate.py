@@ -244,7 +244,7 @@ def validate_zoneset(zones: ZoneSet | gpd.GeoDataFrame) -> ValidationReport:
     props = gdf.drop(columns=[gdf.geometry.name], errors="ignore")
     items = []
     for (_, row), geom, source in zip(props.iterrows(), gdf.geometry, sources, strict=True):
-        p = {k: plain_value(v) for k, v in row.items() if k != "source"}
+        p = {k: plain_value(v) for k, v in row.items() if k not in ("source", "area_km2")}
         p = {k: v for k, v in p.items() if v is not None or k == "tourist"}
         zid = p.get("zone_id") if isinstance(p.get("zone_id"), str) else f"#{len(items)}"
         items.append(_Zone(str(source), zid, p, geom))
