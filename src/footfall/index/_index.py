@@ -63,7 +63,7 @@ class ZoneIndex:
 
     def __init__(self, zones: ZoneSet | gpd.GeoDataFrame, resolution: int | None = None) -> None:
         start = time.perf_counter()
-        gdf = zone_frame(zones)  # any zones: a polygon, a GeoSeries, a file...
+        gdf = zone_frame(zones, require_id=False)  # any zones: a polygon, a GeoSeries, a file...
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
             gdf = gdf.to_crs("EPSG:4326")
         if resolution is not None and resolution not in range(16):

@@ -75,12 +75,17 @@ def as_zoneset(
 
 
 def zone_frame(
-    zones: ZonesLike, *, ids: Sequence[Any] | None = None, zone_id_col: str | None = None
+    zones: ZonesLike,
+    *,
+    ids: Sequence[Any] | None = None,
+    zone_id_col: str | None = None,
+    require_id: bool = True,
 ) -> gpd.GeoDataFrame:
     """Like :func:`as_zoneset` but keep the input's row order: a checked GeoDataFrame.
 
     ``ZoneIndex(gdf)`` uses it, so that ``assign`` returns positions in the caller's
-    own rows.
+    own rows. With ``require_id=False`` a GeoDataFrame without ``zone_id`` is kept
+    labelled by its index.
     """
     if isinstance(zones, ZoneSet) and zone_id_col is None and ids is None:
         return zones.gdf  # checked when built; the index checks geometry itself
@@ -121,7 +126,7 @@ def zone_frame(
         )
     if ids is not None and isinstance(zones, gpd.GeoDataFrame):
         gdf = gdf.assign(zone_id=_labels(ids, len(gdf)))
-    return _check(gdf, zone_id_col)
+    return _check(gdf, zone_id_col, require_id)
 
 
 def _labels(labels: Any, n: int) -> list[str]:
@@ -133,7 +138,9 @@ def _labels(labels: Any, n: int) -> list[str]:
     return [str(v) for v in labels]
 
 
-def _check(gdf: gpd.GeoDataFrame, zone_id_col: str | None) -> gpd.GeoDataFrame:
+def _check(
+    gdf: gpd.GeoDataFrame, zone_id_col: str | None, require_id: bool = True
+) -> gpd.GeoDataFrame:
     gdf = gdf.copy()
     if gdf.geometry.name != "geometry":
         gdf = gdf.drop(columns=["geometry"], errors="ignore").rename_geometry("geometry")
@@ -143,6 +150,8 @@ def _check(gdf: gpd.GeoDataFrame, zone_id_col: str | None) -> gpd.GeoDataFrame:
                 f"zones have no column {zone_id_col!r} (columns: {_columns(gdf)})"
             )
         gdf = gdf.drop(columns=["zone_id"], errors="ignore").rename(columns={zone_id_col: "zone_id"})
+    if "zone_id" not in gdf.columns and not require_id:
+        return _check_geometry(gdf, gdf.index.astype(str))
     if "zone_id" not in gdf.columns:
         raise ZoneError(
             f"zones have no 'zone_id' column (columns: {_columns(gdf)}): name the id column "
@@ -161,8 +170,12 @@ def _check(gdf: gpd.GeoDataFrame, zone_id_col: str | None) -> gpd.GeoDataFrame:
     if "insee" in gdf.columns and pd.api.types.is_numeric_dtype(gdf["insee"]):
         # QGIS and spreadsheets turn '01053' into 1053: INSEE codes are 5 characters.
         gdf["insee"] = [None if pd.isna(v) else f"{int(v):05d}" for v in gdf["insee"]]
+    return _check_geometry(gdf, gdf["zone_id"])
+
+
+def _check_geometry(gdf: gpd.GeoDataFrame, labels: Any) -> gpd.GeoDataFrame:
     geoms = gdf.geometry.to_numpy()
-    for z, g in zip(gdf["zone_id"], geoms, strict=True):
+    for z, g in zip(labels, geoms, strict=True):
         if g is None or g.is_empty:
             raise ZoneError(f"zone {z}: empty geometry")
         if g.geom_type not in ("Polygon", "MultiPolygon"):
