@@ -513,7 +513,7 @@ def _regions(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _needed(population: Any, region: bool, metro: bool) -> list[str]:
-    """The town properties the eligibility filters in use read."""
+    """List the town properties that the eligibility filters in use read."""
     return (
         ["population"] * (population is not None)
         + ["department", "region"] * region

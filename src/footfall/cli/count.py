@@ -7,12 +7,19 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option, zones_option
+from footfall.cli.options import HELP, examples, quiet_option, zones_option
 
 __all__ = ["count"]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    context_settings=HELP,
+    epilog=examples(
+        "footfall count pings/ --out hourly.parquet",
+        "footfall count 'delivery/*.csv' --zones centres.gpkg --zone-id-col id --out h.parquet",
+        "footfall count pings/ --scheduler tcp://10.0.0.5:8786 --out hourly.parquet",
+    ),
+)
 @click.argument("pings", nargs=-1, required=True)
 @zones_option
 @click.option(

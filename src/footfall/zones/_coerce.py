@@ -114,7 +114,9 @@ def zone_frame(
         geoms = list(zones)
         bad = [type(g).__name__ for g in geoms if not isinstance(g, BaseGeometry)][:1]
         if bad:
-            raise ZoneError(f"zones: a sequence of zones must hold shapely geometries, not {bad[0]}")
+            raise ZoneError(
+                f"zones: a sequence of zones must hold shapely geometries, not {bad[0]}"
+            )
         gdf = gpd.GeoDataFrame(
             {"zone_id": _labels(ids, len(geoms))}, geometry=geoms, crs="EPSG:4326"
         )
@@ -146,10 +148,10 @@ def _check(
         gdf = gdf.drop(columns=["geometry"], errors="ignore").rename_geometry("geometry")
     if zone_id_col is not None and zone_id_col != "zone_id":
         if zone_id_col not in gdf.columns:
-            raise ZoneError(
-                f"zones have no column {zone_id_col!r} (columns: {_columns(gdf)})"
-            )
-        gdf = gdf.drop(columns=["zone_id"], errors="ignore").rename(columns={zone_id_col: "zone_id"})
+            raise ZoneError(f"zones have no column {zone_id_col!r} (columns: {_columns(gdf)})")
+        gdf = gdf.drop(columns=["zone_id"], errors="ignore").rename(
+            columns={zone_id_col: "zone_id"}
+        )
     if "zone_id" not in gdf.columns and not require_id:
         return _check_geometry(gdf, gdf.index.astype(str))
     if "zone_id" not in gdf.columns:

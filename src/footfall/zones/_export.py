@@ -25,7 +25,7 @@ _DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
 
 
 def output_format(path: str | Path) -> str:
-    """The format a path's extension names (``.csv``, ``.gpkg``, ``.geojson``, ``.parquet``).
+    """Name the format of a path's extension (``.csv``, ``.gpkg``, ``.geojson``, ``.parquet``).
 
     Raises
     ------

@@ -111,7 +111,7 @@ class ZoneSet:
         return self.subset(key)
 
     def subset(self, which: Any) -> ZoneSet:
-        """The zones picked by a boolean mask (array or Series) or an iterable of zone ids.
+        """Pick the zones of a boolean mask (array or Series) or an iterable of zone ids.
 
         Raises
         ------
@@ -134,9 +134,7 @@ class ZoneSet:
             raise IndexError(f"mask of {len(mask)} for {len(self)} zones")
         sources = self.gdf.loc[mask, "source"] if "source" in self.gdf.columns else ()
         keep = {Path(s).name for s in sources}
-        return ZoneSet(
-            self.gdf[mask].copy(), sources=[s for s in self.sources if s.name in keep]
-        )
+        return ZoneSet(self.gdf[mask].copy(), sources=[s for s in self.sources if s.name in keep])
 
     @property
     def area_km2(self) -> pd.Series:
@@ -302,7 +300,7 @@ def load_feature_collection(path: Path) -> dict:
 
 
 def packaged_zones() -> Path | None:
-    """The zone set shipped inside the wheel (``footfall/zones/data``), or None in a checkout."""
+    """Find the zone set shipped inside the wheel (``footfall/zones/data``), or None in a checkout."""
     data = resources.files("footfall.zones") / "data"
     path = Path(str(data))
     return path if path.is_dir() and any(path.glob("*.geojson")) else None
