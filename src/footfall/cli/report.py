@@ -23,7 +23,7 @@ __all__ = ["report"]
     epilog=examples(
         "footfall report hourly.parquet --out report.html",
         "footfall report hourly.parquet --zones centres.gpkg --out report.md",
-        "footfall report hourly.parquet --tiles 'https://tile.osm.org/{z}/{x}/{y}.png' --out r.html",
+        "footfall report h.parquet --tiles 'https://tile.osm.org/{z}/{x}/{y}.png' --out r.html",
     ),
 )
 @click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))

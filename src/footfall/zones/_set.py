@@ -300,7 +300,7 @@ def load_feature_collection(path: Path) -> dict:
 
 
 def packaged_zones() -> Path | None:
-    """Find the zone set shipped inside the wheel (``footfall/zones/data``), or None in a checkout."""
+    """Find the zone set shipped inside the wheel (``footfall/zones/data``); None in a checkout."""
     data = resources.files("footfall.zones") / "data"
     path = Path(str(data))
     return path if path.is_dir() and any(path.glob("*.geojson")) else None
