@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,17 @@ def write_frame(
     if fmt == "GeoParquet":
         frame.to_parquet(path, index=False)
     else:
-        suffix = Path(target or path).suffix.lower()
-        frame.to_file(path, driver=_DRIVERS[suffix], engine="pyogrio")
+        # GDAL wants the real extension: write `<path><suffix>`, then move it to `path`.
+        final = Path(target or path)
+        named = path.with_name(path.name + final.suffix) if target else path
+        try:
+            frame.to_file(
+                named, driver=_DRIVERS[final.suffix.lower()], layer=final.stem, engine="pyogrio"
+            )
+            os.replace(named, path)
+        finally:
+            if named != path:
+                named.unlink(missing_ok=True)
 
 
 def _plain_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

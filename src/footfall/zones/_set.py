@@ -63,8 +63,9 @@ class ZoneSet:
     -----
     Rows are sorted by ``zone_id`` and indexed 0..n-1; :meth:`ZoneIndex.assign`
     returns these row positions. ``gdf`` also holds ``area_km2``, the geodesic area
-    (WGS84 ellipsoid: exact in mainland France and overseas alike, within 0.2 %
-    of the Lambert-93 area in mainland France). ``zones["30007-centre"]`` is one
+    (WGS84 ellipsoid: exact in mainland France and overseas alike; Lambert-93 is
+    conformal, not equal-area, and its areas differ by up to 0.5 %).
+    ``zones["30007-centre"]`` is one
     zone (a row); ``zones[mask]``, ``zones[["a", "b"]]`` and :meth:`subset` are
     ZoneSets. ``hash`` depends only on the zones' content
     (properties and geometry), not on file names or formatting.
