@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -328,9 +329,19 @@ def test_wheel_ships_the_zones_and_runs_outside_the_checkout(tmp_path):
     """
     py = Path(sys.executable)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # Build from a copy of the tracked sources: an in-tree build/ could ship stale modules.
+    tree = tmp_path / "tree"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md",
+         "src", "zones"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, tracked):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, tree / name)
     t0 = time.perf_counter()
     subprocess.run(
-        [py, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "dist", ROOT],
+        [py, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "dist", tree],
         check=True, env=env, cwd=tmp_path, capture_output=True,
     )  # fmt: skip
     t_build = time.perf_counter() - t0
