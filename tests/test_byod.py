@@ -240,6 +240,10 @@ def test_bare_zones_rank_with_town_properties_filled(bare, tmp_path):
         geo = gpd.read_parquet(path) if suffix == ".parquet" else gpd.read_file(path)
         assert geo["zone_id"].tolist() == back["zone_id"].tolist()
         assert geo.geometry.notna().all()
+    html = tmp_path / "report.html"
+    ff.write_report(out / "hourly.parquet", out / "towns.gpkg", html, period=("2020-03-01", None))
+    page = html.read_text(encoding="utf-8")
+    assert all(name in page for name in want["name"])
     args[-2] = str(tmp_path / "palmares.xlsx")
     bad = CliRunner().invoke(cli, args)
     assert bad.exit_code == 1 and "unknown output format '.xlsx'" in bad.output
