@@ -139,7 +139,8 @@ def test_every_filter_and_its_reason():
         "97411-centre": "overseas (department 974)",
         "69259-centre": "in urban continuity with a métropole",
         "06088-centre": "tourist town (zone property)",
-        "91377-centre": "population unknown; in Île-de-France",
+        # its population is filled from the commune table by its insee (issue 14)
+        "91377-centre": "in Île-de-France",
     }
     # Rodez and Bayonne have a null tourist flag and no full pre-crisis year: unknown, kept
     assert result.scores.loc["12202-centre", "tourist"] == "unknown"

@@ -35,7 +35,8 @@ from footfall.publish import (
     suppress_frame,
     write_csv,
 )
-from footfall.zones import ZoneSet, read_zones
+from footfall.zones import ZoneSet, as_zoneset, complete_towns
+from footfall.zones._export import with_geometry, write_frame
 
 __all__ = [
     "COLUMNS",
@@ -208,19 +209,24 @@ class Palmares:
         markdown: str | Path | None = None,
         inputs: Sequence[str | Path] = (),
         upstream: dict[str, Any] | None = None,
+        zones: Any = None,
     ) -> Path:
         """Write the CSV, optionally the Markdown, and the run manifest beside the CSV.
 
         Parameters
         ----------
         out : path
-            The palmarès CSV; its manifest is ``<stem>.manifest.json`` beside it.
+            The palmarès: ``.csv``, or with the zone polygons ``.gpkg``, ``.geojson``,
+            ``.parquet`` (GeoParquet; these need `zones`). Its manifest is
+            ``<stem>.manifest.json`` beside it.
         markdown : path, optional
             Also write :meth:`to_markdown` there.
         inputs : sequence of path
             Input files to record (path, size, blake3), e.g. the hourly Parquet.
         upstream : dict, optional
             The manifest of the hourly table (``attrs["manifest"]``), kept as is.
+        zones : ZoneSet or path, optional
+            The zones, for the polygons of a geographic `out`.
 
         Returns
         -------
@@ -229,8 +235,9 @@ class Palmares:
         """
         out = Path(out)
         outputs = {"palmares": str(out)}
+        table = self.published(typed=True)  # geo formats: suppressed figures empty, flagged
         with atomic_path(out) as tmp:
-            self.to_csv(tmp)
+            write_frame(table, tmp, out, zones=zones, to_csv=lambda _, p: self.to_csv(p))
         if markdown is not None:
             with atomic_path(markdown) as tmp:
                 tmp.write_text(self.to_markdown(), encoding="utf-8")
@@ -338,7 +345,11 @@ class Palmares:
 
 
 def rank(
-    hourly: pd.DataFrame | str | Path, zones: ZoneSet | str | Path, **kwargs: Any
+    hourly: pd.DataFrame | str | Path,
+    zones: ZoneSet | str | Path,
+    *,
+    geometry: bool = False,
+    **kwargs: Any,
 ) -> pd.DataFrame:
     """Rank town centres by mean monthly passages: the palmarès table.
 
@@ -346,17 +357,20 @@ def rank(
     ----------
     hourly : pandas.DataFrame or path
         Hourly table, or the path of its Parquet file (panel read beside it).
-    zones : ZoneSet or path
-        The zone set the hourly table was counted on.
+    zones : ZoneSet, path, GeoDataFrame...
+        The zone set the hourly table was counted on (see :func:`footfall.read_zones`).
+    geometry : bool
+        Return a GeoDataFrame with the zone polygons (EPSG:4326), ready for ``.explore()``.
     **kwargs
         As in :func:`palmares`.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or geopandas.GeoDataFrame
         Columns :data:`COLUMNS`, one row per ranked zone (see :func:`palmares`).
     """
-    return palmares(hourly, zones, **kwargs).table
+    table = palmares(hourly, zones, **kwargs).table
+    return with_geometry(table, zones) if geometry else table
 
 
 def palmares(
@@ -436,7 +450,11 @@ def palmares(
     in the ranking period is not ranked: it is excluded with reason ``no data``.
     """
     min_count = check_min_count(min_count)
-    zones = zones if isinstance(zones, ZoneSet) else read_zones(zones)
+    zones = as_zoneset(zones)
+    zones_hash = zones.hash  # the zones as given: filled town properties change no count
+    needed = _needed(max_population, exclude_ile_de_france or exclude_overseas,
+                     exclude_metro_continuity)  # fmt: skip
+    zones = complete_towns(zones, needed)
     hourly = _read_hourly(hourly)
     unknown = sorted(set(hourly["zone_id"].unique()) - set(zones.zone_ids))
     if unknown:
@@ -550,7 +568,7 @@ def palmares(
         "exclude_tourist": exclude_tourist,
         "seasonality_threshold": seasonality_threshold,
         "min_count": min_count,
-        "zones_hash": zones.hash,
+        "zones_hash": zones_hash,
     }
     published = table["resilience"].where(~scores.loc[table["zone_id"], "suppressed"].to_numpy())
     return Palmares(
@@ -688,7 +706,7 @@ def eligibility(
         ``eligible`` (bool) and ``reasons`` (``"; "``-separated, empty when eligible).
         A town whose tourist status is unknown is not excluded for it.
     """
-    zones = zones if isinstance(zones, ZoneSet) else read_zones(zones)
+    zones = as_zoneset(zones)
     gdf = pd.DataFrame(zones.gdf.drop(columns="geometry")).set_index("zone_id")
     season = (
         seasonality(daily, crisis_start=crisis_start, min_coverage=min_coverage)
@@ -778,6 +796,15 @@ def _regions(table: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
         .sort_values(["top_n", "top_10", "region"], ascending=[False, False, True])
         .reset_index(drop=True)
+    )
+
+
+def _needed(population: Any, region: bool, metro: bool) -> list[str]:
+    """List the town properties that the eligibility filters in use read."""
+    return (
+        ["population"] * (population is not None)
+        + ["department", "region"] * region
+        + ["metro_continuity"] * metro
     )
 
 

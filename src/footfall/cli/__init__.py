@@ -28,7 +28,7 @@ _COMMANDS: dict[str, str] = {
 }
 
 _HELP: dict[str, str] = {
-    "zones": "Build, validate, fix and diff city-centre zone files.",
+    "zones": "Build, validate, fix, diff and export city-centre zone files.",
     "simulate": "Simulate a ping panel with planted truth.",
     "count": "Count hourly passages per zone from pings.",
     "rank": "Rank town centres: the palmarès.",

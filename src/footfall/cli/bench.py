@@ -7,17 +7,23 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option
+from footfall.cli.options import HELP, examples, quiet_option
 
 __all__ = ["bench"]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    context_settings=HELP,
+    epilog=examples(
+        "footfall bench",
+        "footfall bench --points 1000000 --section assign --json",
+    ),
+)
 @click.option(
     "--zones",
     "zones_path",
     type=click.Path(path_type=Path),
-    help="Zone file or directory [./zones, else the checkout's zones/].",
+    help="Zone file or directory [./zones, else the set shipped with footfall].",
 )
 @click.option(
     "--points",

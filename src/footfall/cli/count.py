@@ -7,14 +7,21 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import no_cache_option, quiet_option, zones_option
+from footfall.cli.options import HELP, examples, no_cache_option, quiet_option, zones_option
 from footfall.count.engines import ENGINES
 from footfall.ingest import DEFAULT_WINDOW, Columns
 
 __all__ = ["count"]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    context_settings=HELP,
+    epilog=examples(
+        "footfall count pings/ --out hourly.parquet",
+        "footfall count 'delivery/*.csv' --zones centres.gpkg --zone-id-col id --out h.parquet",
+        "footfall count pings/ --scheduler tcp://10.0.0.5:8786 --out hourly.parquet",
+    ),
+)
 @click.argument("pings", nargs=-1, required=True)
 @zones_option
 @click.option(

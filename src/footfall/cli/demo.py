@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from footfall.cli.options import no_cache_option, quiet_option
+from footfall.cli.options import HELP, examples, no_cache_option, quiet_option
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -101,7 +101,13 @@ def run_demo(
     return result
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    context_settings=HELP,
+    epilog=examples(
+        "footfall demo",
+        "footfall demo --out /tmp/demo --devices 20000 --seed 7",
+    ),
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -113,12 +119,22 @@ def run_demo(
     "--zones",
     "zones_path",
     type=click.Path(path_type=Path),
-    help="Zone file or directory [./zones, else the checkout's zones/].",
+    help="Zones (any format --zones takes) [./zones, else the set shipped with footfall].",
 )
-@click.option("--seed", type=int, default=2021, show_default=True)
-@click.option("--devices", type=click.IntRange(min=100), default=4_000, show_default=True)
+@click.option("--seed", type=int, default=2021, show_default=True, help="Same seed, same demo.")
 @click.option(
-    "--scale", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True
+    "--devices",
+    type=click.IntRange(min=100),
+    default=4_000,
+    show_default=True,
+    help="Active panel devices on the first day.",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Town-centre flows relative to the simulator's default.",
 )
 @no_cache_option
 @quiet_option

@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 __all__ = [
+    "HELP",
+    "examples",
     "quiet_option",
     "zones_option",
     "verbose_option",
@@ -20,13 +22,50 @@ __all__ = [
     "parse_window",
 ]
 
-zones_option = click.option(
-    "--zones",
-    "zones_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Zone file or directory.",
-)
+#: The context settings of every command: ``-h`` is ``--help``.
+HELP = {"help_option_names": ["-h", "--help"]}
+
+
+def examples(*lines: str) -> str:
+    """Format a click epilog: 'Examples:' then the command lines, kept as written."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _store_zone_id_col(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    ctx.meta["footfall.zone_id_col"] = value
+
+
+def _zones(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
+    # --zone-id-col is eager, so it is known here: zones with their own id column are
+    # read now; otherwise the path (None: the default set) goes to the library as is.
+    zone_id_col = ctx.meta.get("footfall.zone_id_col")
+    if zone_id_col is None:
+        return value
+    from footfall.zones import read_zones
+
+    return read_zones(value, zone_id_col=zone_id_col)
+
+
+def zones_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a command with ``--zones`` (any GIS zones) and ``--zone-id-col``."""
+    command = click.option(
+        "--zones",
+        "zones_path",
+        type=click.Path(path_type=Path),
+        callback=_zones,
+        help="Zones: GeoJSON file or folder, .gpkg, .parquet (GeoParquet), .shp, .fgb "
+        "[./zones, else the set shipped with footfall].",
+    )(command)
+    return click.option(
+        "--zone-id-col",
+        metavar="COLUMN",
+        is_eager=True,
+        expose_value=False,
+        callback=_store_zone_id_col,
+        help="Column of --zones holding the zone ids [zone_id].",
+    )(command)
+
+
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 verbose_option = click.option("-v", "--verbose", count=True, help="More detail (repeatable).")
 overwrite_option = click.option(
@@ -115,7 +154,13 @@ def palmares_kwargs(options: dict[str, Any]) -> dict[str, Any]:
 
 
 _PALMARES_OPTIONS = (
-    click.option("--top", type=click.IntRange(min=1), default=30, show_default=True),
+    click.option(
+        "--top",
+        type=click.IntRange(min=1),
+        default=30,
+        show_default=True,
+        help="Length of the palmarès.",
+    ),
     click.option("--no-normalise", is_flag=True, help="Raw passages: no panel normalisation."),
     click.option(
         "--no-intervals", is_flag=True, help="Skip the 95 % intervals (columns left empty)."

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import click
 
 from footfall.cli.options import (
+    HELP,
+    examples,
     min_count_option,
     palmares_kwargs,
     palmares_options,
@@ -25,10 +27,23 @@ __all__ = ["rank", "show_palmares"]
 _path = click.Path(path_type=Path)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    context_settings=HELP,
+    epilog=examples(
+        "footfall rank hourly.parquet --out palmares.csv",
+        "footfall rank hourly.parquet --out palmares.gpkg --markdown palmares.md",
+        "footfall rank hourly.parquet --top 50 --no-filter tourist --out palmares.parquet",
+    ),
+)
 @click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @zones_option
-@click.option("--out", type=_path, required=True, help="Palmarès CSV; its manifest goes beside it.")
+@click.option(
+    "--out",
+    type=_path,
+    required=True,
+    help="Palmarès: .csv, or with the zone polygons .gpkg, .geojson, .parquet (GeoParquet); "
+    "its manifest goes beside it.",
+)
 @click.option("--markdown", type=_path, help="Also write the palmarès as Markdown.")
 @min_count_option
 @palmares_options
@@ -49,10 +64,16 @@ def rank(
     """
     from footfall.ranking import palmares
     from footfall.tables import read_hourly
+    from footfall.zones import read_zones
+    from footfall.zones._export import output_format
 
+    output_format(out)  # an unknown extension fails before any work
+    zones = read_zones(zones_path)
     table = read_hourly(hourly)
-    result = palmares(table, zones_path, min_count=min_count, **palmares_kwargs(options))
-    result.write(out, markdown=markdown, inputs=[hourly], upstream=table.attrs.get("manifest"))
+    result = palmares(table, zones, min_count=min_count, **palmares_kwargs(options))
+    result.write(
+        out, markdown=markdown, inputs=[hourly], upstream=table.attrs.get("manifest"), zones=zones
+    )
     if not quiet:
         show_palmares(result)
 

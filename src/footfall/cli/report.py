@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from footfall.cli.options import (
+    HELP,
+    examples,
     min_count_option,
     palmares_kwargs,
     palmares_options,
@@ -17,7 +19,14 @@ from footfall.cli.options import (
 __all__ = ["report"]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    context_settings=HELP,
+    epilog=examples(
+        "footfall report hourly.parquet --out report.html",
+        "footfall report hourly.parquet --zones centres.gpkg --out report.md",
+        "footfall report h.parquet --tiles 'https://tile.osm.org/{z}/{x}/{y}.png' --out r.html",
+    ),
+)
 @click.argument("hourly", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @zones_option
 @click.option(

@@ -6,12 +6,18 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import no_cache_option, quiet_option, zones_option
+from footfall.cli.options import HELP, examples, no_cache_option, quiet_option, zones_option
 
 __all__ = ["simulate"]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    context_settings=HELP,
+    epilog=examples(
+        "footfall simulate --out pings/",
+        "footfall simulate --zones centres.gpkg --start 2020-01-01 --end 2020-06-30 --out pings/",
+    ),
+)
 @zones_option
 @click.option("--start", default="2020-01-01", show_default=True, help="First local day.")
 @click.option("--end", default="2021-01-31", show_default=True, help="Last local day.")

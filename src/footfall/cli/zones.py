@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import quiet_option
+from footfall.cli.options import HELP, examples, quiet_option, zones_option
 
 __all__ = ["zones"]
 
@@ -14,12 +14,24 @@ _path = click.Path(path_type=Path)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings=HELP,
+    epilog=examples(
+        "footfall zones validate zones/",
+        "footfall zones export --zones centres.gpkg --zone-id-col id --out zones.parquet",
+        "footfall zones diff zones-2021/ zones/",
+    ),
+)
 def zones() -> None:
-    """Build, validate, fix and diff city-centre zone files."""
+    """Build, validate, fix, diff and export city-centre zone files."""
 
 
-@zones.command()
+@zones.command(
+    epilog=examples(
+        "footfall zones build --out zones/",
+        "footfall zones build --insee 30007 --insee 2B033 --out zones/",
+    )
+)
 @click.option("--out", type=_path, default=Path("zones"), show_default=True, help="Directory.")
 @click.option(
     "--insee", multiple=True, help="Build only this commune (repeatable), e.g. --insee 30007."
@@ -49,7 +61,11 @@ def build(out: Path, insee: tuple[str, ...], force: bool, quiet: bool) -> None:
         )
 
 
-@zones.command()
+@zones.command(
+    epilog=examples(
+        "footfall zones validate zones/", "footfall zones validate --json --strict zones/"
+    )
+)
 @click.argument("path", type=_path)
 @json_option
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
@@ -63,7 +79,12 @@ def validate(path: Path, as_json: bool, strict: bool) -> None:
         raise SystemExit(1)
 
 
-@zones.command()
+@zones.command(
+    epilog=examples(
+        "footfall zones fix --dry-run zones/",
+        "footfall zones fix --from-crs EPSG:2154 drawn-in-lambert93.geojson",
+    )
+)
 @click.argument("path", type=_path)
 @click.option(
     "--from-crs",
@@ -88,7 +109,12 @@ def fix(path: Path, from_crs: str | None, dry_run: bool, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@zones.command()
+@zones.command(
+    epilog=examples(
+        "footfall zones diff zones-2021/ zones/",
+        "git diff --stat && footfall zones diff --exit-code old.geojson new.geojson",
+    )
+)
 @click.argument("old", type=_path)
 @click.argument("new", type=_path)
 @json_option
@@ -105,3 +131,33 @@ def diff(old: Path, new: Path, as_json: bool, exit_code: bool) -> None:
     click.echo(result.to_json() if as_json else str(result))
     if exit_code and not result.empty:
         raise SystemExit(1)
+
+
+@zones.command(
+    epilog=examples(
+        "footfall zones export --out zones.gpkg",
+        "footfall zones export --zones centres.shp --zone-id-col CODE --out centres.geojson",
+        "footfall zones export --out zones.csv",
+    )
+)
+@zones_option
+@click.option(
+    "--out",
+    type=_path,
+    required=True,
+    help="Zones with their area_km2: .gpkg, .geojson, .parquet (GeoParquet), .csv (WKT).",
+)
+@quiet_option
+def export(zones_path: object, out: Path, quiet: bool) -> None:
+    """Write a zone set (any format --zones takes) as GeoPackage, GeoJSON, GeoParquet or CSV."""
+    from footfall.manifest import atomic_path
+    from footfall.zones import read_zones
+    from footfall.zones._export import output_format, write_frame
+
+    fmt = output_format(out)
+    zone_set = read_zones(zones_path)
+    gdf = zone_set.gdf.drop(columns=["source"], errors="ignore")
+    with atomic_path(out) as tmp:
+        write_frame(gdf, tmp, out)
+    if not quiet:
+        click.echo(f"{len(zone_set)} zones written to {out} ({fmt})")

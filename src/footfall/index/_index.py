@@ -13,7 +13,7 @@ import pandas as pd
 from footfall.errors import IndexBuildError, InputError
 from footfall.index import _cache
 from footfall.index._kernel import KernelArrays, assign_kernel, assign_serial
-from footfall.zones import ZoneSet
+from footfall.zones import ZoneSet, zone_frame
 
 __all__ = ["ZoneIndex"]
 
@@ -75,7 +75,7 @@ class ZoneIndex:
         cache: bool = True,
     ) -> None:
         start = time.perf_counter()
-        gdf = zones.gdf if isinstance(zones, ZoneSet) else zones
+        gdf = zone_frame(zones, require_id=False)  # any zones: a polygon, a GeoSeries, a file...
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
             gdf = gdf.to_crs("EPSG:4326")
         if resolution is not None and resolution not in range(16):

@@ -103,7 +103,7 @@ def write_report(
         raise InputError(f"`format` was {fmt!r} but is expected to be in {get_args(Format)}")
     if chart_top < 1:
         raise InputError(f"`chart_top` was {chart_top} but must be at least 1")
-    zones = zones if isinstance(zones, ZoneSet) else read_zones(zones)
+    zones = read_zones(zones)  # any zones (a ZoneSet as is)
     inputs = []
     if not isinstance(hourly, pd.DataFrame):
         from footfall.tables import read_hourly
@@ -143,7 +143,13 @@ def write_report(
         upstream=hourly.attrs.get("manifest"),
     )
     content = build_content(
-        pal, hourly, zones, title=title, min_count=min_count, chart_top=chart_top, manifest=manifest
+        pal,
+        hourly,
+        _named(zones, pal),
+        title=title,
+        min_count=min_count,
+        chart_top=chart_top,
+        manifest=manifest,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
@@ -160,3 +166,11 @@ def write_report(
         tmp.write_text(text, encoding="utf-8")
     write_manifest(beside(out, "manifest", "json"), manifest)
     return out
+
+
+def _named(zones: ZoneSet, pal: Any) -> ZoneSet:
+    """Give zones read without names the town names the palmarès filled."""
+    if zones.gdf["name"].notna().all():
+        return zones
+    names = pal.scores["name"].reindex(zones.gdf["zone_id"]).to_numpy()
+    return ZoneSet(zones.gdf.assign(name=names), sources=zones.sources)

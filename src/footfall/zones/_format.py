@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
-from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet, load_feature_collection
+from footfall.zones._set import DERIVED_COLUMNS, PROPERTY_COLUMNS, ZoneSet, load_feature_collection
 
 __all__ = [
     "write_zones",
@@ -187,7 +187,7 @@ def write_zones(
 
 def _features(gdf: gpd.GeoDataFrame) -> Iterable[Feature]:
     geom_col = gdf.geometry.name
-    columns = [c for c in gdf.columns if c not in (geom_col, "source")]
+    columns = [c for c in gdf.columns if c != geom_col and c not in DERIVED_COLUMNS]
     for row, geom in zip(gdf[columns].itertuples(index=False), gdf.geometry, strict=True):
         # An extra property present on some zones only is a missing value on the
         # others: leave it out rather than write a null the file never had.

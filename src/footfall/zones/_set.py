@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -17,7 +20,16 @@ from footfall.errors import ZoneError
 if TYPE_CHECKING:
     from footfall.zones.validate import ValidationReport
 
-__all__ = ["default_zones", "ZoneSet", "read_zones", "load_feature_collection", "PROPERTY_COLUMNS"]
+__all__ = [
+    "default_zones",
+    "packaged_zones",
+    "ZoneSet",
+    "read_zones",
+    "read_geojson_zones",
+    "load_feature_collection",
+    "PROPERTY_COLUMNS",
+    "DERIVED_COLUMNS",
+]
 
 #: Feature properties of a zone, in file order (DESIGN §3).
 PROPERTY_COLUMNS: tuple[str, ...] = (
@@ -30,6 +42,8 @@ PROPERTY_COLUMNS: tuple[str, ...] = (
     "metro_continuity",
     "tourist",
 )
+#: Columns a ZoneSet computes or records itself: never written back as properties.
+DERIVED_COLUMNS: tuple[str, ...] = ("source", "area_km2")
 
 
 class ZoneSet:
@@ -38,25 +52,39 @@ class ZoneSet:
     Parameters
     ----------
     gdf : geopandas.GeoDataFrame
-        One row per zone with the columns of :data:`PROPERTY_COLUMNS` and a
-        ``geometry`` of (Multi)Polygons in EPSG:4326.
+        One row per zone with a ``zone_id`` and a ``geometry`` of (Multi)Polygons
+        in EPSG:4326; the other columns of :data:`PROPERTY_COLUMNS` are added as
+        missing values when absent (counting needs none of them). Build one from
+        anything else with :func:`read_zones`.
     sources : iterable of Path, optional
         The files the zones came from (``source`` column when read from disk).
 
     Notes
     -----
     Rows are sorted by ``zone_id`` and indexed 0..n-1; :meth:`ZoneIndex.assign`
-    returns these row positions. ``hash`` depends only on the zones' content
+    returns these row positions. ``gdf`` also holds ``area_km2``, the geodesic area
+    (WGS84 ellipsoid: exact in mainland France and overseas alike; Lambert-93 is
+    conformal, not equal-area, and its areas differ by up to 0.5 %).
+    ``zones["30007-centre"]`` is one
+    zone (a row); ``zones[mask]``, ``zones[["a", "b"]]`` and :meth:`subset` are
+    ZoneSets. ``hash`` depends only on the zones' content
     (properties and geometry), not on file names or formatting.
     """
 
     def __init__(self, gdf: gpd.GeoDataFrame, sources: Iterable[Path] = ()) -> None:
-        missing = [c for c in (*PROPERTY_COLUMNS, "geometry") if c not in gdf.columns]
+        missing = [c for c in ("zone_id", "geometry") if c not in gdf.columns]
         if missing:
             raise ZoneError(f"zone table lacks column(s) {missing}")
         gdf = gdf.sort_values("zone_id", kind="stable").reset_index(drop=True)
         if gdf.crs is None:
             gdf = gdf.set_crs("EPSG:4326")
+        for c in PROPERTY_COLUMNS:
+            if c not in gdf.columns:
+                gdf[c] = None
+        if "area_km2" not in gdf.columns:
+            from footfall.zones._geo import geodesic_area
+
+            gdf["area_km2"] = [geodesic_area(g) / 1e6 for g in gdf.geometry.to_numpy()]
         self.gdf: gpd.GeoDataFrame = gdf
         self.sources: tuple[Path, ...] = tuple(Path(s) for s in sources)
 
@@ -65,6 +93,54 @@ class ZoneSet:
 
     def __repr__(self) -> str:
         return f"<ZoneSet: {len(self)} zones, hash {self.hash[:12]}>"
+
+    def __iter__(self):
+        return iter(self.zone_ids)
+
+    def __contains__(self, zone_id: object) -> bool:
+        return zone_id in set(self.gdf["zone_id"])
+
+    def __getitem__(self, key: Any) -> pd.Series | ZoneSet:
+        """``zones["30007-centre"]``: that zone's row; a mask or a list of ids: a ZoneSet."""
+        if isinstance(key, str):
+            rows = self.gdf.index[self.gdf["zone_id"] == key]
+            if not len(rows):
+                close = difflib.get_close_matches(key, self.gdf["zone_id"].tolist(), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise KeyError(f"no zone {key!r} in this set of {len(self)}{hint}")
+            return self.gdf.loc[rows[0]]
+        return self.subset(key)
+
+    def subset(self, which: Any) -> ZoneSet:
+        """Pick the zones of a boolean mask (array or Series) or an iterable of zone ids.
+
+        Raises
+        ------
+        KeyError
+            When an id is not in the set (the first few unknown ids are named).
+        """
+        if isinstance(which, pd.Series) and which.dtype == bool:
+            mask = which.to_numpy()
+        else:
+            arr = np.asarray(list(which) if not isinstance(which, np.ndarray) else which)
+            if arr.dtype == bool:
+                mask = arr
+            else:
+                wanted = [str(z) for z in arr]
+                unknown = sorted(set(wanted) - set(self.gdf["zone_id"]))
+                if unknown:
+                    raise KeyError(f"zone(s) not in this set: {unknown[:5]}")
+                mask = self.gdf["zone_id"].isin(wanted).to_numpy()
+        if len(mask) != len(self):
+            raise IndexError(f"mask of {len(mask)} for {len(self)} zones")
+        sources = self.gdf.loc[mask, "source"] if "source" in self.gdf.columns else ()
+        keep = {Path(s).name for s in sources}
+        return ZoneSet(self.gdf[mask].copy(), sources=[s for s in self.sources if s.name in keep])
+
+    @property
+    def area_km2(self) -> pd.Series:
+        """Area of each zone in km², indexed by ``zone_id``."""
+        return self.gdf.set_index("zone_id")["area_km2"]
 
     @property
     def zone_ids(self) -> pd.Index:
@@ -97,7 +173,42 @@ class ZoneSet:
         return validate_zoneset(self)
 
 
-def read_zones(path: str | Path) -> ZoneSet:
+def read_zones(
+    zones: Any = None, *, zone_id_col: str | None = None, ids: Iterable[Any] | None = None
+) -> ZoneSet:
+    """Read or convert zones from anything a GIS user holds.
+
+    Parameters
+    ----------
+    zones : path, GeoDataFrame, GeoSeries, geometry, mapping, sequence or ZoneSet, optional
+        No argument: ``./zones`` when it holds zone files, else the zone set shipped
+        with the package (423 towns). A path: a ``.geojson`` file or a folder of
+        them, a GeoPackage (``.gpkg``), GeoParquet (``.parquet``), Shapefile
+        (``.shp``/``.zip``) or FlatGeobuf (``.fgb``). A GeoDataFrame or GeoSeries in
+        any CRS (reprojected to EPSG:4326), one polygon, a dict ``zone_id ->
+        polygon`` or a list of polygons (ids from `ids`).
+    zone_id_col : str, optional
+        Column holding the zone ids when it is not ``zone_id``.
+    ids : iterable, optional
+        Zone ids of a list of polygons or of a GeoSeries.
+
+    Returns
+    -------
+    ZoneSet
+        Only ``zone_id`` and the polygon are required; missing town properties are
+        missing values (ranking fills them, see :func:`footfall.zones.complete_towns`).
+
+    Raises
+    ------
+    ZoneError
+        See :func:`footfall.zones.as_zoneset` and :func:`read_geojson_zones`.
+    """
+    from footfall.zones._coerce import as_zoneset
+
+    return as_zoneset(zones, zone_id_col=zone_id_col, ids=None if ids is None else list(ids))
+
+
+def read_geojson_zones(path: str | Path) -> ZoneSet:
     """Read a zone set from a GeoJSON file or a directory of ``*.geojson`` files.
 
     Parameters
@@ -157,22 +268,33 @@ def load_feature_collection(path: Path) -> dict:
     return doc
 
 
+def packaged_zones() -> Path | None:
+    """Find the zone set shipped inside the wheel (``footfall/zones/data``); None in a checkout."""
+    data = resources.files("footfall.zones") / "data"
+    path = Path(str(data))
+    return path if path.is_dir() and any(path.glob("*.geojson")) else None
+
+
 def default_zones() -> Path:
-    """Find the zone set to use when none is named: ``./zones``, else the checkout's.
+    """Find the zone set to use when none is named.
+
+    ``./zones`` when it holds zone files, else the set shipped in the package
+    (``footfall/zones/data``, a pip install), else the checkout's ``zones/`` (an
+    editable install).
 
     Raises
     ------
     ZoneError
-        When neither exists (an installed package without a checkout): pass a path.
+        When none exists: pass a path.
     """
     here = Path("zones")
     checkout = Path(__file__).resolve().parents[3] / "zones"
-    for candidate in (here, checkout):
-        if candidate.is_dir() and any(candidate.glob("*.geojson")):
+    for candidate in (here, packaged_zones(), checkout):
+        if candidate is not None and candidate.is_dir() and any(candidate.glob("*.geojson")):
             return candidate
     raise ZoneError(
-        "no zone set found in ./zones or in the footfall checkout: pass --zones DIR "
-        "(e.g. a clone's zones/, or one built with `footfall zones build --out DIR`)"
+        "no zone set found in ./zones, in the package or in the footfall checkout: pass "
+        "--zones DIR (e.g. a clone's zones/, or one built with `footfall zones build --out DIR`)"
     )
 
 

@@ -131,7 +131,7 @@ def diff_zones(old: str | Path | ZoneSet, new: str | Path | ZoneSet) -> ZoneDiff
         added=sorted(set(b.index) - set(a.index)),
         removed=sorted(set(a.index) - set(b.index)),
     )
-    columns = sorted((set(a.columns) | set(b.columns)) - {"geometry", "source"})
+    columns = sorted((set(a.columns) | set(b.columns)) - {"geometry", "source", "area_km2"})
     for zid in sorted(set(a.index) & set(b.index)):
         props = {}
         for col in columns:

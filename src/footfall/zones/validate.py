@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
+from footfall.zones._coerce import GIS_SUFFIXES, as_zoneset
 from footfall.zones._format import DECIMALS, plain_value
 from footfall.zones._geo import geodesic_area
 from footfall.zones._set import PROPERTY_COLUMNS, ZoneSet, load_feature_collection
@@ -211,6 +212,9 @@ def validate_zones(path: str | Path) -> ValidationReport:
     """
     report = ValidationReport()
     zones: list[_Zone] = []
+    if Path(path).suffix.lower() in GIS_SUFFIXES and Path(path).is_file():
+        # GeoPackage, GeoParquet...: read (ids, polygons) then checked like a ZoneSet.
+        return validate_zoneset(as_zoneset(path))
     for file in zone_files(path):
         report.n_files += 1
         try:
@@ -258,7 +262,7 @@ def validate_zoneset(zones: ZoneSet | gpd.GeoDataFrame) -> ValidationReport:
     props = gdf.drop(columns=[gdf.geometry.name], errors="ignore")
     items = []
     for (_, row), geom, source in zip(props.iterrows(), gdf.geometry, sources, strict=True):
-        p = {k: plain_value(v) for k, v in row.items() if k != "source"}
+        p = {k: plain_value(v) for k, v in row.items() if k not in ("source", "area_km2")}
         p = {k: v for k, v in p.items() if v is not None or k == "tourist"}
         zid = p.get("zone_id") if isinstance(p.get("zone_id"), str) else f"#{len(items)}"
         items.append(_Zone(str(source), zid, p, geom))

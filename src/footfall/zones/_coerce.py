@@ -1,0 +1,229 @@
+"""Zones from whatever a GIS user holds: one function, called at every entry point.
+
+``as_zoneset`` turns a ZoneSet, a path (GeoJSON file or folder, GeoPackage,
+GeoParquet, Shapefile, FlatGeobuf), a GeoDataFrame or GeoSeries in any CRS, one
+shapely polygon, a mapping ``zone_id -> polygon`` or a list of polygons (with
+``ids``) into a :class:`ZoneSet` in EPSG:4326. Only ``zone_id`` and a polygon are
+required; the town properties are optional (needed to rank, see
+:func:`footfall.zones.complete_towns`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from footfall.errors import ZoneError
+from footfall.zones._set import ZoneSet
+
+__all__ = ["as_zoneset", "zone_frame", "GIS_SUFFIXES", "ZonesLike"]
+
+#: File suffixes read with pyogrio / GeoParquet (GeoJSON keeps footfall's own reader).
+GIS_SUFFIXES: dict[str, str] = {
+    ".gpkg": "GeoPackage",
+    ".shp": "Shapefile",
+    ".zip": "zipped Shapefile",
+    ".fgb": "FlatGeobuf",
+    ".parquet": "GeoParquet",
+    ".geoparquet": "GeoParquet",
+}
+
+ZonesLike = Any  # ZoneSet | path | GeoDataFrame | GeoSeries | geometry | mapping | sequence
+
+
+def as_zoneset(
+    zones: ZonesLike = None, *, ids: Sequence[Any] | None = None, zone_id_col: str | None = None
+) -> ZoneSet:
+    """Coerce anything zone-like to a :class:`ZoneSet` (EPSG:4326, sorted by ``zone_id``).
+
+    Parameters
+    ----------
+    zones : ZoneSet, path, GeoDataFrame, GeoSeries, geometry, mapping or sequence
+        ``None`` is the default zone set (``./zones``, else the packaged one). A path
+        is a ``.geojson`` file or a folder of them, or a ``.gpkg``, ``.parquet``
+        (GeoParquet), ``.shp``, ``.zip`` or ``.fgb`` file. Frames and series in any
+        CRS are reprojected to EPSG:4326. A mapping is ``zone_id -> polygon``; a
+        sequence of polygons takes its ids from `ids` (default ``"0"``, ``"1"``...).
+    ids : sequence, optional
+        Zone ids of a sequence of geometries (or of a GeoSeries, instead of its index).
+    zone_id_col : str, optional
+        Column holding the zone ids when it is not ``zone_id``.
+
+    Returns
+    -------
+    ZoneSet
+
+    Raises
+    ------
+    ZoneError
+        One line naming what is wrong: no id column (with the columns found), a
+        repeated or missing id, a geometry that is not a non-empty (Multi)Polygon,
+        no CRS on coordinates that are not lon/lat, an unreadable file.
+    """
+    if isinstance(zones, ZoneSet) and zone_id_col is None and ids is None:
+        return zones
+    if zones is None or isinstance(zones, (str, Path)):
+        return _read_path(zones, zone_id_col)
+    return ZoneSet(zone_frame(zones, ids=ids, zone_id_col=zone_id_col))
+
+
+def zone_frame(
+    zones: ZonesLike,
+    *,
+    ids: Sequence[Any] | None = None,
+    zone_id_col: str | None = None,
+    require_id: bool = True,
+) -> gpd.GeoDataFrame:
+    """Like :func:`as_zoneset` but keep the input's row order: a checked GeoDataFrame.
+
+    ``ZoneIndex(gdf)`` uses it, so that ``assign`` returns positions in the caller's
+    own rows. With ``require_id=False`` a GeoDataFrame without ``zone_id`` is kept
+    labelled by its index.
+    """
+    if isinstance(zones, ZoneSet) and zone_id_col is None and ids is None:
+        return zones.gdf  # checked when built; the index checks geometry itself
+    if isinstance(zones, ZoneSet):
+        gdf = zones.gdf
+    elif zones is None or isinstance(zones, (str, Path)):
+        return as_zoneset(zones, zone_id_col=zone_id_col).gdf
+    elif isinstance(zones, gpd.GeoDataFrame):
+        gdf = zones
+    elif isinstance(zones, gpd.GeoSeries):
+        labels = zones.index if ids is None else ids
+        gdf = gpd.GeoDataFrame(
+            {"zone_id": _labels(labels, len(zones))},
+            geometry=zones.to_numpy(),
+            crs=zones.crs,
+        )
+    elif isinstance(zones, BaseGeometry):
+        gdf = gpd.GeoDataFrame(
+            {"zone_id": [str(ids[0]) if ids else "0"]}, geometry=[zones], crs="EPSG:4326"
+        )
+    elif isinstance(zones, Mapping):
+        gdf = gpd.GeoDataFrame(
+            {"zone_id": [str(k) for k in zones]}, geometry=list(zones.values()), crs="EPSG:4326"
+        )
+    elif isinstance(zones, (Sequence, np.ndarray)) and not isinstance(zones, (str, bytes)):
+        geoms = list(zones)
+        bad = [type(g).__name__ for g in geoms if not isinstance(g, BaseGeometry)][:1]
+        if bad:
+            raise ZoneError(
+                f"zones: a sequence of zones must hold shapely geometries, not {bad[0]}"
+            )
+        gdf = gpd.GeoDataFrame(
+            {"zone_id": _labels(ids, len(geoms))}, geometry=geoms, crs="EPSG:4326"
+        )
+    else:
+        raise ZoneError(
+            f"cannot read zones from a {type(zones).__name__}: pass a path (GeoJSON, GeoPackage, "
+            "GeoParquet, Shapefile, FlatGeobuf), a GeoDataFrame/GeoSeries, a polygon, "
+            "a dict zone_id -> polygon or a list of polygons with ids="
+        )
+    if ids is not None and isinstance(zones, gpd.GeoDataFrame):
+        gdf = gdf.assign(zone_id=_labels(ids, len(gdf)))
+    return _check(gdf, zone_id_col, require_id)
+
+
+def _labels(labels: Any, n: int) -> list[str]:
+    if labels is None:
+        return [str(i) for i in range(n)]
+    labels = list(labels)
+    if len(labels) != n:
+        raise ZoneError(f"zones: {len(labels)} ids for {n} geometries")
+    return [str(v) for v in labels]
+
+
+def _check(
+    gdf: gpd.GeoDataFrame, zone_id_col: str | None, require_id: bool = True
+) -> gpd.GeoDataFrame:
+    gdf = gdf.copy()
+    if gdf.geometry.name != "geometry":
+        gdf = gdf.drop(columns=["geometry"], errors="ignore").rename_geometry("geometry")
+    if zone_id_col is not None and zone_id_col != "zone_id":
+        if zone_id_col not in gdf.columns:
+            raise ZoneError(f"zones have no column {zone_id_col!r} (columns: {_columns(gdf)})")
+        gdf = gdf.drop(columns=["zone_id"], errors="ignore").rename(
+            columns={zone_id_col: "zone_id"}
+        )
+    if "zone_id" not in gdf.columns and not require_id:
+        return _check_geometry(gdf, gdf.index.astype(str))
+    if "zone_id" not in gdf.columns:
+        raise ZoneError(
+            f"zones have no 'zone_id' column (columns: {_columns(gdf)}): name the id column "
+            "with zone_id_col= (API) or --zone-id-col (CLI)"
+        )
+    zid = gdf["zone_id"]
+    if zid.isna().any():
+        raise ZoneError(f"zones: {int(zid.isna().sum())} zone(s) without a zone_id")
+    zid = zid.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    if (zid.str.strip() == "").any():
+        raise ZoneError("zones: a zone_id is empty")
+    dup = zid[zid.duplicated()]
+    if len(dup):
+        raise ZoneError(f"zones: zone_id {dup.iloc[0]!r} appears more than once")
+    gdf["zone_id"] = zid.to_numpy()
+    if "insee" in gdf.columns and pd.api.types.is_numeric_dtype(gdf["insee"]):
+        # QGIS and spreadsheets turn '01053' into 1053: INSEE codes are 5 characters.
+        gdf["insee"] = [None if pd.isna(v) else f"{int(v):05d}" for v in gdf["insee"]]
+    return _check_geometry(gdf, gdf["zone_id"])
+
+
+def _check_geometry(gdf: gpd.GeoDataFrame, labels: Any) -> gpd.GeoDataFrame:
+    geoms = gdf.geometry.to_numpy()
+    for z, g in zip(labels, geoms, strict=True):
+        if g is None or g.is_empty:
+            raise ZoneError(f"zone {z}: empty geometry")
+        if g.geom_type not in ("Polygon", "MultiPolygon"):
+            raise ZoneError(f"zone {z}: geometry is a {g.geom_type}, not a (Multi)Polygon")
+    if gdf.crs is None:
+        xmin, ymin, xmax, ymax = gdf.total_bounds
+        if xmin < -180 or xmax > 180 or ymin < -90 or ymax > 90:
+            raise ZoneError(
+                "zones have no CRS and their coordinates are not lon/lat "
+                f"(bounds {[round(float(v)) for v in (xmin, ymin, xmax, ymax)]}): "
+                "set it, e.g. gdf.set_crs('EPSG:2154')"
+            )
+        gdf = gdf.set_crs("EPSG:4326")
+    elif not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    gdf["geometry"] = shapely.force_2d(gdf.geometry.to_numpy())
+    return gdf
+
+
+def _columns(gdf: pd.DataFrame) -> str:
+    return ", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name) or "none"
+
+
+def _read_path(path: str | Path | None, zone_id_col: str | None) -> ZoneSet:
+    from footfall.zones._set import default_zones, read_geojson_zones
+
+    path = default_zones() if path is None else Path(path)
+    suffix = path.suffix.lower()
+    if suffix in GIS_SUFFIXES and path.is_file():
+        return ZoneSet(_check(_read_gis(path), zone_id_col), sources=[path])
+    if zone_id_col is not None and suffix in (".geojson", ".json") and path.is_file():
+        # Someone else's GeoJSON (QGIS export...): read with pyogrio, ids from the column.
+        return ZoneSet(_check(_read_gis(path), zone_id_col), sources=[path])
+    if path.is_file() and suffix not in (".geojson", ".json"):
+        raise ZoneError(
+            f"{path}: unknown zone file type {suffix!r}; use .geojson, "
+            + ", ".join(sorted(GIS_SUFFIXES))
+        )
+    return read_geojson_zones(path)
+
+
+def _read_gis(path: Path) -> gpd.GeoDataFrame:
+    try:
+        if GIS_SUFFIXES.get(path.suffix.lower()) == "GeoParquet":
+            return gpd.read_parquet(path)
+        return gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:  # noqa: BLE001 - pyogrio/pyarrow raise many types
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ZoneError(f"{path}: cannot read zones ({message})") from exc
