@@ -136,7 +136,7 @@ def test_cli_rank_without_panel_says_how(simulated, tmp_path):
     lone = tmp_path / "lone.parquet"
     bare = hourly.copy()
     bare.attrs = {}
-    bare.to_parquet(lone)  # no panel beside it
+    ff.write_hourly(bare, lone)  # no panel beside it
     args = ["rank", str(lone), "--zones", str(ZONES_DIR), "--period", "2020-03-01:", "--out"]
     args.append(str(tmp_path / "p.csv"))
     result = CliRunner().invoke(cli, args)

@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "count_passages": "footfall.count",
     "read_hourly": "footfall.tables",
     "read_panel": "footfall.tables",
+    "write_hourly": "footfall.tables",
     # simulation
     "simulate": "footfall.simulation",
     # indicators
@@ -79,6 +80,7 @@ __all__ = [
     "rank",
     "read_hourly",
     "read_panel",
+    "write_hourly",
     "read_pings",
     "read_zones",
     "resilience",
@@ -116,7 +118,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from footfall.ranking import Palmares, eligibility, palmares, rank
     from footfall.report import write_report
     from footfall.simulation import simulate
-    from footfall.tables import read_hourly, read_panel
+    from footfall.tables import read_hourly, read_panel, write_hourly
     from footfall.zones import (
         ZoneSet,
         build_zones,

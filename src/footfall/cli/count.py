@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -16,9 +17,35 @@ _COLUMNS = Columns()
 __all__ = ["count"]
 
 
+def _clean(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """``--clean OUT``: remove the work folder, lock and temporary files of a count on OUT."""
+    if value is None or ctx.resilient_parsing:
+        return
+    from footfall.count._output import clean_output
+    from footfall.errors import FootfallError
+
+    try:
+        removed = clean_output(value)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    names = ", ".join(str(p) for p in removed) or "nothing to remove"
+    click.echo(f"removed {names}")
+    ctx.exit(0)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("pings", nargs=-1, required=True)
 @zones_option
+@click.option(
+    "--clean",
+    type=click.Path(path_type=Path),
+    metavar="OUT",
+    is_eager=True,
+    expose_value=False,
+    callback=_clean,
+    help="Remove what an unfinished count on OUT left (its work folder of pseudonymised "
+    "device data, lock and temporary files), then exit.",
+)
 @click.option(
     "--out",
     required=True,
@@ -97,19 +124,23 @@ def count(
     """
     from footfall.count import count_passages
 
-    hourly = count_passages(
-        list(pings),
-        zones_path,
-        tz=tz,
-        out=out,
-        columns=Columns(device_col, time_col, lat_col, lon_col, accuracy_col),
-        window=(since, until),
-        skip_bad_files=skip_bad_files,
-        engine="dask" if scheduler else engine,
-        client=scheduler,
-        workers=workers,
-        progress=not quiet and sys.stderr.isatty(),
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        hourly = count_passages(
+            list(pings),
+            zones_path,
+            tz=tz,
+            out=out,
+            columns=Columns(device_col, time_col, lat_col, lon_col, accuracy_col),
+            window=(since, until),
+            skip_bad_files=skip_bad_files,
+            engine="dask" if scheduler else engine,
+            client=scheduler,
+            workers=workers,
+            progress=not quiet and sys.stderr.isatty(),
+        )
+    for warning in caught:  # one line each, without Python's file:line prefix
+        click.echo(f"warning: {warning.message}", err=True)
     if not quiet:
         manifest = hourly.attrs["manifest"]
         acc = manifest["accounting"]

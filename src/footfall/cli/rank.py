@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option, zones_option
+from footfall.cli.options import (
+    counted_zones,
+    palmares_kwargs,
+    palmares_options,
+    quiet_option,
+    zones_option,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -33,8 +39,9 @@ def rank(
     from footfall.ranking import palmares
     from footfall.tables import read_hourly
 
+    zones = counted_zones(hourly, zones_path)
     table = read_hourly(hourly)
-    result = palmares(table, zones_path, **palmares_kwargs(options))
+    result = palmares(table, zones, **palmares_kwargs(options))
     result.write(out, markdown=markdown, inputs=[hourly], upstream=table.attrs.get("manifest"))
     if not quiet:
         show_palmares(result)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from footfall.cli.options import palmares_kwargs, palmares_options, quiet_option, zones_option
+from footfall.cli.options import (
+    counted_zones,
+    palmares_kwargs,
+    palmares_options,
+    quiet_option,
+    zones_option,
+)
 
 __all__ = ["report"]
 
@@ -66,7 +72,7 @@ def report(
 
     path = write_report(
         hourly,
-        zones_path,
+        counted_zones(hourly, zones_path),
         out,
         format=fmt,
         title=title,

@@ -27,11 +27,16 @@ class CountSpec:
         IANA time zone of the local hours and days; its UTC offsets must be whole hours.
     window : (str, str)
         Plausible UTC timestamps ``[start, end)``; others are quarantined.
+    secret : bytes
+        The run's secret, key of the device pseudonyms (filled by the count from its
+        work folder). Never written: it is not in :meth:`params`, the manifest or the
+        checkpoint key, nor in the repr.
     """
 
     columns: Columns = field(default_factory=Columns)
     tz: str = "Europe/Paris"
     window: tuple[str, str] = DEFAULT_WINDOW
+    secret: bytes = field(default=b"", repr=False)
 
     def params(self) -> dict[str, Any]:
         """Return the parameters as a JSON-ready dict (manifest and checkpoint key)."""
@@ -39,8 +44,30 @@ class CountSpec:
 
     @cached_property
     def seconds(self) -> tuple[int, int]:
-        """The window as UTC epoch seconds."""
-        return window_seconds(self.window)
+        """The window as UTC epoch seconds.
+
+        Raises
+        ------
+        InputError
+            When an end is not a date or time, or lies outside 1970 .. 2262-04-11
+            (the span of nanosecond timestamps, in which local hours are computed).
+        """
+        try:
+            start, end = window_seconds(self.window)
+        except InputError:
+            raise
+        except (ValueError, TypeError, OverflowError) as exc:
+            bad = next((w for w in self.window if not _is_time(w)), self.window)
+            raise InputError(
+                f"time window {list(self.window)!r}: {bad!r} is not a date or time "
+                "(write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS, UTC)"
+            ) from exc
+        if start < 0 or end > _LAST_SECOND:
+            raise InputError(
+                f"time window {list(self.window)!r}: it must lie between 1970-01-01 and "
+                f"{_LAST_DAY} (the range of nanosecond timestamps)"
+            )
+        return start, end
 
     @cached_property
     def offsets(self) -> tuple[int, np.ndarray]:
@@ -55,6 +82,18 @@ class CountSpec:
         except Exception as exc:  # noqa: BLE001 - pytz/zoneinfo raise various types
             raise InputError(f"time zone {self.tz!r} is unknown ({exc})") from exc
         return int(h0), off
+
+
+_LAST_SECOND = int(pd.Timestamp.max.timestamp()) // 3600 * 3600 - 24 * 3600  # room for a day
+_LAST_DAY = pd.Timestamp(_LAST_SECOND, unit="s").date().isoformat()
+
+
+def _is_time(value: Any) -> bool:
+    try:
+        pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
 
 
 def _utc_offsets(tz: str, h0: int, h1: int) -> np.ndarray:
