@@ -109,11 +109,13 @@ def clean_output(out: str | os.PathLike) -> list[Path]:
     """
     out = Path(out)
     removed = []
+    stale_lock = _lock_path(out).exists()  # left by a killed run (the lock died with it)
     with output_lock(out) as lock:
         work = beside(out, "checkpoints", "")
         if work.exists():
             shutil.rmtree(work)
             removed.append(work)
         removed += remove_leftovers(out)
-        removed.append(lock)
+        if stale_lock:
+            removed.append(lock)
     return removed
