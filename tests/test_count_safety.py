@@ -99,8 +99,8 @@ def test_write_hourly_gives_a_set_that_rank_reads(pings, zones_dir, tmp_path):
 
 def test_leftover_temporary_files_of_dead_runs_are_removed(pings, zones_dir, tmp_path):
     out = tmp_path / "h.parquet"
-    dead = [tmp_path / f".{name}.tmp-999999" for name in
-            ("h.parquet", "h.panel.parquet", "h.quarantine.parquet", "h.manifest.json")]  # fmt: skip
+    names = ("h.parquet", "h.panel.parquet", "h.quarantine.parquet", "h.manifest.json")
+    dead = [tmp_path / f".{name}.tmp-999999" for name in names]
     keep = tmp_path / ".other.parquet.tmp-999999"
     for path in [*dead, keep]:
         path.write_bytes(b"cut short")
@@ -315,7 +315,9 @@ def many_small_files(folder: Path, ids: np.ndarray, files: int = 400) -> None:
     folder.mkdir()
     for i, rows in enumerate(np.array_split(np.arange(len(df)), files)):
         part = df.iloc[rows]
-        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), folder / f"{i:04d}.parquet")
+        pq.write_table(
+            pa.Table.from_pandas(part, preserve_index=False), folder / f"{i:04d}.parquet"
+        )
 
 
 def kill_midway(pings: Path, zones_dir: Path, out: Path) -> None:

@@ -126,7 +126,15 @@ def test_cli_rank_writes_csv_markdown_and_prints(zones, simulated, tmp_path):
 def test_cli_rank_bad_input_is_one_line(simulated, extra, message):
     _, _, out = simulated
     csv = str(out / "never.csv")
-    args = ["rank", str(out / "hourly.parquet"), "--zones", str(out / "zones.geojson"), "--out", csv, *extra]
+    args = [
+        "rank",
+        str(out / "hourly.parquet"),
+        "--zones",
+        str(out / "zones.geojson"),
+        "--out",
+        csv,
+        *extra,
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0
     assert message in result.output

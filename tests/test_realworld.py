@@ -59,7 +59,7 @@ def uuids(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(device_id=df["device_id"].map(ids))
 
 
-def scaled_time(factor: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def scaled(factor: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return lambda df: df.assign(timestamp=df["timestamp"] * factor)
 
 
@@ -118,10 +118,12 @@ class Case:
     pings: list[str] | None = None  # what to pass as PINGS (default: every file written)
     out: str = "out/hourly.parquet"
     root_only_ok: bool = True  # False: the case needs a non-root user (permissions)
+    dirs: dict[str, int] = field(default_factory=dict)  # folders to create first: name -> mode
 
 
 P = {"p.parquet": same}  # the good pings, as Parquet
-CASES = [
+# fmt: off
+CASES = [  # one line per case
     Case("parquet", P),
     Case("csv", {"p.csv": same}),
     Case("csv-beside-parquet", {"d/a.parquet": head(1000), "d/b.csv": same}, pings=["d"]),
@@ -132,39 +134,33 @@ CASES = [
     Case("empty-dir", {"d/.keep": text("")}, pings=["d"], exit=1, message="d"),
     Case("empty-csv-file", {"p.csv": text("")}, exit=1, message="p.csv"),
     Case("header-only-csv", {"p.csv": header_only}, exit=1, message="hold no row"),
-    Case("garbage-parquet", {"p.parquet": text(b"PAR1 not really")}, exit=1,
-         message="unreadable ping file"),
-    Case("garbage-skipped", {"a.parquet": same, "b.parquet": text(b"garbage")},
-         args=["--skip-bad-files"]),
+    Case("garbage-parquet", {"p.parquet": text(b"PAR1 not")}, exit=1, message="unreadable"),
+    Case("garbage-skipped", {"a.parquet": same, "b.parquet": text(b"x")}, ["--skip-bad-files"]),
     Case("parquet-named-txt", {"p.txt": same}),  # a file named on the command line: by content
     Case("json-file", {"p.json": text('{"device_id": 1}')}, exit=1, message="p.json"),
-    Case("directory-as-out", P, out="outdir", exit=2, message="is a directory"),
-    Case("unknown-tz", P, args=["--tz", "Mars/Olympus"], exit=1, message="unknown"),
-    Case("bad-engine", P, args=["--engine", "spark"], exit=2, message="'spark' is not one of"),
-    Case("since-yesterday", P, args=["--since", "yesterday"], exit=1, message="not a date"),
-    Case("until-2263", P, args=["--until", "2263-01-01"], exit=1, message="nanosecond"),
-    Case("since-1960", P, args=["--since", "1960-01-01"], exit=1, message="1970-01-01"),
-    Case("window-reversed", P, args=["--since", "2030-01-01", "--until", "2020-01-01"],
-         exit=1, message="end is not after the start"),
-    Case("workers-zero", P, args=["--workers", "0"], exit=2, message="--workers"),
+    Case("directory-as-out", P, out="o", exit=2, message="is a directory", dirs={"o": 0o755}),
+    Case("unknown-tz", P, ["--tz", "Mars/Olympus"], exit=1, message="unknown"),
+    Case("bad-engine", P, ["--engine", "spark"], exit=2, message="'spark' is not one of"),
+    Case("since-yesterday", P, ["--since", "yesterday"], exit=1, message="not a date"),
+    Case("until-2263", P, ["--until", "2263-01-01"], exit=1, message="nanosecond"),
+    Case("since-1960", P, ["--since", "1960-01-01"], exit=1, message="1970-01-01"),
+    Case("window-reversed", P, ["--since", "2030", "--until", "2020"], 1, "end is not after"),
+    Case("workers-zero", P, ["--workers", "0"], exit=2, message="--workers"),
     Case("all-nan-coords", {"p.parquet": nan_coords}, exit=1, message="nan_coordinates"),
-    Case("microsecond-epochs", {"p.parquet": scaled_time(1_000_000)}, exit=1,
-         message="microseconds"),
-    Case("nanosecond-epochs", {"p.parquet": scaled_time(1_000_000_000)}, exit=1,
-         message="nanoseconds"),
-    Case("millisecond-epochs", {"p.parquet": scaled_time(1000)}),
+    Case("microsecond-epochs", {"p.parquet": scaled(10**6)}, exit=1, message="microseconds"),
+    Case("nanosecond-epochs", {"p.parquet": scaled(10**9)}, exit=1, message="nanoseconds"),
+    Case("millisecond-epochs", {"p.parquet": scaled(1000)}),
     Case("mostly-null-ids", {"p.parquet": mostly_null_ids}, message="mostly null_device"),
     Case("swapped-lat-lon", {"p.parquet": swapped}, message="--lat-col lon --lon-col lat"),
     Case("vendor-columns", {"p.parquet": renamed(device_id="maid", timestamp="ts")},
-         args=["--device-col", "maid", "--time-col", "ts"]),
-    Case("missing-column", {"p.parquet": renamed(device_id="maid")}, exit=1,
-         message="no column 'device_id'"),
-    Case("zones-missing", P, args=["--zones", "nozones"], exit=1, message="nozones"),
-    Case("read-only-out-dir", P, out="ro/hourly.parquet", exit=1, message="ermission denied",
-         root_only_ok=False),
-    Case("clean-nothing", P, pings=[], args=["--clean", "out/hourly.parquet"],
-         message="nothing to remove"),
+         ["--device-col", "maid", "--time-col", "ts"]),
+    Case("missing-column", {"p.parquet": renamed(device_id="maid")}, [], 1, "no column"),
+    Case("zones-missing", P, ["--zones", "nozones"], exit=1, message="nozones"),
+    Case("read-only-out-dir", P, out="ro/h.parquet", exit=1, message="ermission denied",
+         root_only_ok=False, dirs={"ro": 0o500}),
+    Case("clean-nothing", P, ["--clean", "out/h.parquet"], pings=[], message="nothing to"),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -174,10 +170,8 @@ def test_awkward_input(case: Case, good, zones_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name, build in case.files.items():
         write(tmp_path / name, build(good))
-    if case.name == "directory-as-out":
-        (tmp_path / case.out).mkdir()
-    if case.name == "read-only-out-dir":
-        (tmp_path / "ro").mkdir(mode=0o500)
+    for name, mode in case.dirs.items():
+        (tmp_path / name).mkdir(mode=mode)
     pings = [n for n in case.files if not n.startswith("d/")] if case.pings is None else case.pings
     args = ["count", *pings, "--zones", str(zones_dir), "--out", case.out, *case.args]
     if case.pings == [] and "--clean" in case.args:

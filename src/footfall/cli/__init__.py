@@ -53,7 +53,9 @@ class _LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FootfallError as exc:  # with its notes (e.g. where a failed run's files are)
-            raise click.ClickException(" ".join([str(exc), *getattr(exc, "__notes__", ())])) from exc
+            raise click.ClickException(
+                " ".join([str(exc), *getattr(exc, "__notes__", ())])
+            ) from exc
         except OSError as exc:
             line = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
             raise click.ClickException(" ".join([line, *getattr(exc, "__notes__", ())])) from exc

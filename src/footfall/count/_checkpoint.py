@@ -182,7 +182,7 @@ def _quarantine(path: Path, meta: dict[str, Any]) -> Quarantine:
 
 
 def _load_meta(path: Path, fragment: Fragment) -> dict[str, Any] | None:
-    """The meta of a finished checkpoint of `fragment`, or None to map it (again).
+    """Return the meta of a finished checkpoint of `fragment`, or None to map it (again).
 
     A checkpoint cut short or altered (its length or hash is wrong) is not reused. The
     paths it recorded are those of the fragment now (the input may have moved).
@@ -208,7 +208,7 @@ def _run_key(zone_hash: str, spec: CountSpec) -> str:
 
 
 def run_secret(workdir: Path) -> bytes:
-    """The run's secret in `workdir`: read back (a resumed run), or drawn and saved (0600).
+    """Return the run's secret in `workdir`: read back (resumed run), or drawn and saved.
 
     Checkpoints without their secret are useless (their device keys cannot be matched):
     they are dropped, and the fragments mapped again.

@@ -82,9 +82,8 @@ def check_quarantine(
     top, n = max(accounting["quarantined"].items(), key=lambda kv: kv[1])
     hint = _timestamp_hint(quarantine, spec) if top == "implausible_timestamp" else _HINTS.get(top)
     what = "every row" if bad == read else f"{bad / read:.0%} of the rows"
-    line = (
-        f"{what} ({bad:,} of {read:,}) quarantined, mostly {top} ({n:,})"
-        + (f": {hint}" if hint else "")
+    line = f"{what} ({bad:,} of {read:,}) quarantined, mostly {top} ({n:,})" + (
+        f": {hint}" if hint else ""
     )
     if bad == read:
         raise InputError(f"no valid row to count: {line}")
@@ -123,7 +122,7 @@ def check_swapped(
     index: Any,
     columns: Columns,
 ) -> str | None:
-    """A warning when almost no ping is in a zone but many are with lat and lon exchanged."""
+    """Warn when almost no ping is in a zone but many are with lat and lon exchanged."""
     valid = accounting["rows_in_zone"] + accounting["rows_outside"]
     if not valid or accounting["rows_in_zone"] > _IN_ZONE_NEAR_ZERO * valid:
         return None

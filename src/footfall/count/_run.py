@@ -151,6 +151,30 @@ def count_passages(
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out} is a directory; name the hourly Parquet file to write")
     files = None if isinstance(pings, pd.DataFrame) else _without_outputs(find_files(pings), out)
+    hourly = _count(
+        pings,
+        zone_doc,
+        zone_ids,
+        index,
+        spec,
+        files,
+        engine,
+        engine_class,
+        client,
+        workers,
+        out,
+        skip_bad_files,
+        batch_rows,
+        progress,
+    )
+    for note in hourly.attrs["manifest"]["warnings"]:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return hourly
+
+
+def _count(pings, zone_doc, zone_ids, index, spec, files, engine, engine_class, client, workers,
+           out, skip_bad_files, batch_rows, progress) -> pd.DataFrame:  # fmt: skip
+    """Count under the output's lock."""
     with output_lock(out) if out is not None else contextlib.nullcontext():
         if out is not None:
             remove_leftovers(out)  # of dead runs: we hold the lock
@@ -158,7 +182,7 @@ def count_passages(
             spec = dataclasses.replace(spec, secret=secrets.token_bytes(16))
             table = _dataframe_fragment(pings, spec)
             part = map_batch(table, index, spec, source="<DataFrame>")
-            hourly, panel = reduce_partials([part], zone_ids, tz)
+            hourly, panel = reduce_partials([part], zone_ids, spec.tz)
             inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
             accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
             return _finish(
@@ -183,7 +207,7 @@ def count_passages(
 
 
 def _without_outputs(files: list[Any], out: str | os.PathLike | None) -> list[Any]:
-    """The input files but this count's own output set (an output inside an input folder)."""
+    """Drop this count's own output set from its inputs (an output inside an input folder)."""
     if out is None:
         return files
     own = {Path(out).absolute()} | {
@@ -283,8 +307,6 @@ def _finish(
         )
         if note
     ]
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=3)
     outputs = None
     if out is not None:
         out = Path(out)
