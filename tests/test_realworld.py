@@ -158,6 +158,8 @@ CASES = [  # one line per case
     Case("zones-missing", P, ["--zones", "nozones"], exit=1, message="nozones"),
     Case("read-only-out-dir", P, out="ro/h.parquet", exit=1, message="ermission denied",
          root_only_ok=False, dirs={"ro": 0o500}),
+    Case("out-under-a-file", {"p.parquet": same, "f": text("x")}, pings=["p.parquet"],
+         out="f/h.parquet", exit=1, message="f"),
     Case("clean-nothing", P, ["--clean", "out/h.parquet"], pings=[], message="nothing to"),
 ]
 # fmt: on
