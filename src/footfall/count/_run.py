@@ -148,8 +148,6 @@ def count_passages(
             "engine='dask' reads ping files on the workers; count a DataFrame with "
             "engine='local', or write it to Parquet first"
         )
-    if out is not None and Path(out).is_dir():
-        raise InputError(f"--out {out} is a directory; name the hourly Parquet file to write")
     files = None if isinstance(pings, pd.DataFrame) else _without_outputs(find_files(pings), out)
     hourly = _count(
         pings,
