@@ -136,6 +136,8 @@ def test_second_count_on_one_output_fails_at_once(pings, zones_dir, tmp_path):
         assert f"another count is writing {out} (pid {holder.pid})" in second.stderr
         assert "Traceback" not in second.stderr and time.monotonic() - start < 60
         assert not out.exists() and not beside(out, "checkpoints", "").exists()
+        cleaning = count(["--clean", out])  # nor can --clean pull the folder from under it
+        assert cleaning.exit_code == 1 and "another count is writing" in cleaning.output
     finally:
         holder.kill()
         holder.wait()
