@@ -147,6 +147,25 @@ def test_second_count_on_one_output_fails_at_once(pings, zones_dir, tmp_path):
     assert not beside(out, "lock", "").exists()
 
 
+def test_two_counts_on_one_output(zones_dir, tmp_path):
+    """Two real `footfall count` processes: the second fails at once, the first finishes."""
+    many_small_files(tmp_path / "pings", make_ids("int"))
+    out = tmp_path / "out" / "h.parquet"
+    args = [FOOTFALL, "count", str(tmp_path / "pings"), "--zones", str(zones_dir),
+            "--out", str(out), "--workers", "1", "-q"]  # fmt: skip
+    first = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    lock = beside(out, "lock", "")
+    deadline = time.monotonic() + 60
+    while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert first.poll() is None, "the first count ended before the second started"
+    assert second.returncode == 1
+    assert second.stderr.strip() == f"Error: another count is writing {out} (pid {first.pid})"
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert ff.read_hourly(out)["passages"].sum() > 0
+
+
 # --- 12.9: the counted zone set -----------------------------------------------------------------
 
 
