@@ -149,59 +149,49 @@ def count_passages(
             "engine='local', or write it to Parquet first"
         )
     files = None if isinstance(pings, pd.DataFrame) else _without_outputs(find_files(pings), out)
-    hourly = _count(
-        pings,
-        zone_doc,
-        zone_ids,
-        index,
-        spec,
-        files,
-        engine,
-        engine_class,
-        client,
-        workers,
-        out,
-        skip_bad_files,
-        batch_rows,
-        progress,
-    )
+    with output_lock(out) if out is not None else contextlib.nullcontext():
+        if out is not None:
+            remove_leftovers(out)  # of dead runs: we hold the lock
+        if files is None:
+            hourly = _count_frame(pings, zone_ids, zone_doc, index, spec, out)
+        else:
+            with engine_class(client, workers) as runner:
+                hourly = _count_files(
+                    files,
+                    zone_ids,
+                    zone_doc,
+                    index,
+                    spec,
+                    runner,
+                    out,
+                    skip_bad_files,
+                    batch_rows,
+                    progress,
+                )
     for note in hourly.attrs["manifest"]["warnings"]:
         warnings.warn(note, UserWarning, stacklevel=2)
     return hourly
 
 
-def _count(pings, zone_doc, zone_ids, index, spec, files, engine, engine_class, client, workers,
-           out, skip_bad_files, batch_rows, progress) -> pd.DataFrame:  # fmt: skip
-    """Count under the output's lock."""
-    with output_lock(out) if out is not None else contextlib.nullcontext():
-        if out is not None:
-            remove_leftovers(out)  # of dead runs: we hold the lock
-        if isinstance(pings, pd.DataFrame):
-            spec = dataclasses.replace(spec, secret=secrets.token_bytes(16))
-            table = _dataframe_fragment(pings, spec)
-            part = map_batch(table, index, spec, source="<DataFrame>")
-            hourly, panel = reduce_partials([part], zone_ids, spec.tz)
-            inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
-            accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
-            return _finish(
-                hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out,
-                engine, lambda: coordinate_sample([table], spec.columns), index,
-            )  # fmt: skip
-
-        runner = engine_class(client, workers)
-        with runner:
-            return _count_files(
-                files,
-                zone_ids,
-                zone_doc,
-                index,
-                spec,
-                runner,
-                out,
-                skip_bad_files,
-                batch_rows,
-                progress,
-            )
+def _count_frame(
+    pings: pd.DataFrame,
+    zone_ids: list[str],
+    zone_doc: dict[str, Any],
+    index: Any,
+    spec: CountSpec,
+    out: str | os.PathLike | None,
+) -> pd.DataFrame:
+    """Count a DataFrame in one batch (no work folder: the secret lives in memory only)."""
+    spec = dataclasses.replace(spec, secret=secrets.token_bytes(16))
+    table = _dataframe_fragment(pings, spec)
+    part = map_batch(table, index, spec, source="<DataFrame>")
+    hourly, panel = reduce_partials([part], zone_ids, spec.tz)
+    inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
+    accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
+    return _finish(
+        hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, "local",
+        lambda: coordinate_sample([table], spec.columns), index,
+    )  # fmt: skip
 
 
 def _without_outputs(files: list[Any], out: str | os.PathLike | None) -> list[Any]:
