@@ -19,7 +19,8 @@ from click.testing import CliRunner
 import footfall as ff
 from footfall._keyed import derive_keys, keys_bytes, keys_int64, keys_uint64, siphash13
 from footfall.cli import cli
-from footfall.ingest import Columns, file_columns, read_pings, run_secret, to_ping_batch
+from footfall.count._checkpoint import run_secret
+from footfall.ingest import Columns, file_columns, read_pings, to_ping_batch
 from footfall.testing import assert_hourly_equal
 from test_hourly import random_pings, small_index, small_zones
 

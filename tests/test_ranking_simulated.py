@@ -45,6 +45,8 @@ def simulated(zones, tmp_path_factory):
         zones, "2020-01-01", "2020-05-31", out / "pings", seed=7, devices=3000, drift=0.5
     )
     hourly = ff.count_passages(sim.pings, zones, out=out / "hourly.parquet")
+    # the counted zone set, for the CLI (rank refuses any other set)
+    zones.gdf.drop(columns="source").to_file(out / "zones.geojson", driver="GeoJSON")
     return sim, hourly, out
 
 
@@ -124,7 +126,15 @@ def test_cli_rank_writes_csv_markdown_and_prints(zones, simulated, tmp_path):
 def test_cli_rank_bad_input_is_one_line(simulated, extra, message):
     _, _, out = simulated
     csv = str(out / "never.csv")
-    args = ["rank", str(out / "hourly.parquet"), "--zones", str(ZONES_DIR), "--out", csv, *extra]
+    args = [
+        "rank",
+        str(out / "hourly.parquet"),
+        "--zones",
+        str(out / "zones.geojson"),
+        "--out",
+        csv,
+        *extra,
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0
     assert message in result.output
@@ -136,7 +146,7 @@ def test_cli_rank_without_panel_says_how(simulated, tmp_path):
     lone = tmp_path / "lone.parquet"
     bare = hourly.copy()
     bare.attrs = {}
-    bare.to_parquet(lone)  # no panel beside it
+    ff.write_hourly(bare, lone)  # no panel beside it
     args = ["rank", str(lone), "--zones", str(ZONES_DIR), "--period", "2020-03-01:", "--out"]
     args.append(str(tmp_path / "p.csv"))
     result = CliRunner().invoke(cli, args)
@@ -149,7 +159,7 @@ def test_cli_rank_without_panel_says_how(simulated, tmp_path):
 
 def test_cli_rank_expansion(zones, simulated, tmp_path):
     _, hourly, out = simulated
-    args = ["rank", str(out / "hourly.parquet"), "--zones", str(ZONES_DIR), "-q"]
+    args = ["rank", str(out / "hourly.parquet"), "--zones", str(out / "zones.geojson"), "-q"]
     args += ["--period", "2020-03-01:", "--top", "3", "--out"]
     tables = {}
     for expand in ("2.5", "population", None):
@@ -162,7 +172,7 @@ def test_cli_rank_expansion(zones, simulated, tmp_path):
     # the CSV rounds passages to 0.1
     np.testing.assert_allclose(tables["2.5"]["monthly_passages"], 2.5 * plain, atol=0.3)
     reference = ff.read_panel(hourly).set_index("day").loc[:"2020-03-15", "active_devices"].mean()
-    factor = ff.counts.FRANCE_POPULATION / reference
+    factor = ff.indicators.FRANCE_POPULATION / reference
     np.testing.assert_allclose(tables["population"]["monthly_passages"], factor * plain, rtol=1e-4)
     pd.testing.assert_series_equal(tables["population"]["resilience"], tables[None]["resilience"])
 

@@ -279,11 +279,7 @@ def test_tiles_are_optional(tmp_path, hourly, zones):
 
 def write_hourly(hourly: pd.DataFrame, path: Path) -> Path:
     """Write an hourly table and its panel as `footfall count` lays them out."""
-    bare = hourly.copy()
-    bare.attrs = {}  # attrs hold the panel, a DataFrame pandas cannot store in metadata
-    bare.to_parquet(path, index=False)
-    ff.read_panel(hourly).to_parquet(beside(path, "panel"), index=False)
-    return path
+    return ff.write_hourly(hourly, path)
 
 
 def test_cli(tmp_path, hourly, zones):

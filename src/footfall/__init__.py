@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "read_hourly": "footfall.tables",
     "read_panel": "footfall.tables",
     "read_replicates": "footfall.tables",
+    "write_hourly": "footfall.tables",
     # simulation
     "simulate": "footfall.simulation",
     # indicators
@@ -86,6 +87,7 @@ __all__ = [
     "read_hourly",
     "read_panel",
     "read_replicates",
+    "write_hourly",
     "read_pings",
     "read_zones",
     "resilience",
@@ -124,7 +126,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from footfall.ranking import Palmares, eligibility, palmares, rank
     from footfall.report import write_report
     from footfall.simulation import simulate
-    from footfall.tables import read_hourly, read_panel, read_replicates
+    from footfall.tables import read_hourly, read_panel, read_replicates, write_hourly
     from footfall.zones import (
         ZoneSet,
         build_zones,

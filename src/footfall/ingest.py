@@ -7,7 +7,6 @@ import csv
 import glob
 import io
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,6 @@ __all__ = [
     "REASONS",
     "Columns",
     "KNOWN_NAMES",
-    "run_secret",
     "Fragment",
     "PingBatch",
     "find_files",
@@ -1014,39 +1012,6 @@ def window_seconds(window: tuple[str, str] = DEFAULT_WINDOW) -> tuple[int, int]:
     if end <= start:
         raise InputError(f"time window {window!r}: the end is not after the start")
     return int(start.timestamp()), int(end.timestamp())
-
-
-def run_secret(folder: str | os.PathLike) -> bytes:
-    """Return the run's secret kept in `folder` (``secret``, mode 0600), drawn if absent.
-
-    A resumed run finds the secret of the run it resumes, so its device keys agree with
-    those of its checkpoints. When the folder holds no valid secret, a new one is drawn
-    and every other file of the folder is removed: keys made under a lost secret cannot
-    be merged with new ones. The secret lives and dies with the folder.
-    """
-    folder = Path(folder)
-    path = folder / "secret"
-    try:
-        secret = path.read_bytes()
-        if len(secret) >= 16:
-            return secret
-    except OSError:
-        pass
-    for old in folder.iterdir():
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
-    secret = new_secret()
-    tmp = folder / f"secret.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, secret)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    return secret
 
 
 def read_pings(

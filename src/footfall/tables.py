@@ -7,8 +7,10 @@ reads them through here.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,17 +21,31 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from footfall.errors import InputError
-from footfall.manifest import atomic_path, beside, read_manifest
+from footfall.manifest import (
+    HASH,
+    atomic_path,
+    beside,
+    file_record,
+    make_manifest,
+    read_manifest,
+    write_manifest,
+)
 
 __all__ = [
     "read_hourly",
     "read_panel",
     "read_replicates",
     "Replicates",
+    "write_hourly",
     "attach_panel",
     "arrow_table",
     "write_parquet",
+    "write_output_set",
+    "verify_output",
 ]
+
+#: The manifest entry that records each output file of a set: kind -> name, size, hash.
+OUTPUT_FILES = "output_files"
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +155,7 @@ def read_replicates(source: str | os.PathLike | pd.DataFrame) -> Replicates | No
         path = beside(path, "replicates")
     if not path.exists():
         return None
+    verify_output(path, "replicates")
     columns = ("zone_id", "day", "group", "passages", "active_devices")
     return Replicates.from_table(_read_table(path, columns, keep_metadata=True), str(path))
 
@@ -155,6 +172,115 @@ def write_parquet(table: pa.Table, path: str | os.PathLike) -> None:
     """Write `table` to `path` atomically (renamed into place when complete)."""
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def write_output_set(
+    out: str | os.PathLike, tables: Mapping[str, pa.Table], manifest: dict[str, Any]
+) -> Path:
+    """Write a set of tables and its manifest so that a reader sees one run's set or refuses.
+
+    Parameters
+    ----------
+    out : path
+        The main table's path (kind ``"hourly"``); the other kinds go beside it
+        (``<name>.<kind>.parquet``), the manifest as ``<name>.manifest.json``.
+    tables : mapping
+        Kind -> arrow table.
+    manifest : dict
+        The run manifest; ``output_files`` (kind -> ``name``, ``size``, ``blake3``) is
+        added to it.
+
+    Notes
+    -----
+    Every table is written under a temporary name and hashed; the old manifest is
+    removed, the tables renamed into place, and the new manifest written last. A run
+    killed anywhere in between leaves tables that no manifest vouches for, which
+    :func:`verify_output` (and so every reader) refuses.
+    """
+    out = Path(out)
+    paths = {kind: out if kind == "hourly" else beside(out, kind) for kind in tables}
+    tmps = {kind: path.with_name(f".{path.name}.tmp-{os.getpid()}") for kind, path in paths.items()}
+    try:
+        with ThreadPoolExecutor(len(tables)) as pool:  # pyarrow writes without the GIL
+            list(pool.map(lambda kind: pq.write_table(tables[kind], tmps[kind]), tables))
+        records = {}
+        for kind, tmp in tmps.items():
+            rec = file_record(tmp)
+            records[kind] = {"name": paths[kind].name, "size": rec["size"], HASH: rec[HASH]}
+        manifest[OUTPUT_FILES] = records
+        path = beside(out, "manifest", "json")
+        path.unlink(missing_ok=True)  # a stale manifest never vouches for a new table
+        for kind, tmp in tmps.items():
+            os.replace(tmp, paths[kind])
+    finally:
+        for tmp in tmps.values():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return write_manifest(path, manifest)
+
+
+def write_hourly(hourly: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write an hourly table as ``footfall count`` does, for ``footfall rank`` or ``report``.
+
+    The table, its panel (``attrs["panel"]``, when present) and a manifest recording
+    their hashes are written as one set (see :func:`write_output_set`); the manifest of
+    the count (``attrs["manifest"]``) is kept in it as ``upstream``, with its zones.
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
+    path = Path(path)
+    tables = {"hourly": arrow_table(hourly)}
+    if hourly.attrs.get("panel") is not None:
+        tables["panel"] = arrow_table(read_panel(hourly))
+    upstream = hourly.attrs.get("manifest")
+    manifest = make_manifest(
+        "write_hourly",
+        inputs=[],
+        parameters={},
+        zones=(upstream or {}).get("zones"),
+        outputs={kind: str(path if kind == "hourly" else beside(path, kind)) for kind in tables},
+        upstream=upstream,
+    )
+    write_output_set(path, tables, manifest)
+    return path
+
+
+def verify_output(path: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """Check a table against the manifest of its output set; return the manifest.
+
+    Raises
+    ------
+    InputError
+        When there is no manifest, it does not record `path`, or records another content.
+    """
+    path = Path(path)
+    name = path.name
+    suffix = f".{kind}.parquet"
+    if kind != "hourly" and name.endswith(suffix):
+        mpath = beside(path.with_name(name[: -len(suffix)]), "manifest", "json")
+    else:
+        mpath = beside(path, "manifest", "json")
+    again = "count again (or write the table with footfall.write_hourly)"
+    if not mpath.exists():
+        raise InputError(
+            f"{path}: no manifest beside it ({mpath.name}), so nothing vouches that it is a "
+            f"finished count's output (a run killed while writing?); {again}"
+        )
+    manifest = read_manifest(mpath)
+    record = (manifest.get(OUTPUT_FILES) or {}).get(kind)
+    if not record or record.get("name") != name:
+        raise InputError(f"{path}: its manifest {mpath.name} does not record it; {again}")
+    actual = file_record(path)[HASH]
+    if actual != record.get(HASH):
+        raise InputError(
+            f"{path}: its content (blake3 {actual[:12]}) is not the one its manifest "
+            f"{mpath.name} records (blake3 {str(record.get(HASH))[:12]}): the files are not "
+            f"one run's output set (a run killed while writing?); {again}"
+        )
+    return manifest
 
 
 def attach_panel(hourly: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
@@ -212,6 +338,9 @@ def read_panel(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     path = Path(source)
     if not path.name.endswith(".panel.parquet"):
         path = beside(path, "panel")
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    verify_output(path, "panel")
     table = _read_table(path, ("day", "active_devices"))
     return table.to_pandas(date_as_object=False).astype({"day": "datetime64[ns]"})
 
@@ -219,10 +348,19 @@ def read_panel(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
 def read_hourly(path: str | os.PathLike) -> pd.DataFrame:
     """Read an hourly table written by :func:`footfall.count_passages` (or ``footfall count``).
 
-    The panel table and the manifest beside it, when present, are attached as
+    The panel table beside it, when present, and the manifest are attached as
     ``attrs["panel"]`` and ``attrs["manifest"]``.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or malformed, or its manifest (``<name>.manifest.json``)
+        is missing or records another content (see :func:`verify_output`).
     """
     path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    manifest = verify_output(path, "hourly")
     df = _read_table(path, ("zone_id", "hour", "passages", "pings")).to_pandas()
     if not isinstance(df["hour"].dtype, pd.DatetimeTZDtype):
         raise InputError(f"{path}: column 'hour' is not a tz-aware timestamp")
@@ -232,9 +370,10 @@ def read_hourly(path: str | os.PathLike) -> pd.DataFrame:
     replicates = read_replicates(path)
     if replicates is not None:
         df.attrs["replicates"] = replicates
-    manifest = beside(path, "manifest", "json")
-    if manifest.exists():
-        df.attrs["manifest"] = read_manifest(manifest)
+    # a table written by write_hourly carries its count's manifest as upstream
+    df.attrs["manifest"] = (
+        manifest.get("upstream") or manifest if manifest["command"] == "write_hourly" else manifest
+    )
     return df
 
 

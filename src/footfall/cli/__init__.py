@@ -54,12 +54,13 @@ class _LazyGroup(click.Group):
         # Library errors become one clear line and a non-zero exit, never a traceback.
         try:
             return super().invoke(ctx)
-        except FootfallError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except OSError as exc:
+        except FootfallError as exc:  # with its notes (e.g. where a failed run's files are)
             raise click.ClickException(
-                f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+                " ".join([str(exc), *getattr(exc, "__notes__", ())])
             ) from exc
+        except OSError as exc:
+            line = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            raise click.ClickException(" ".join([line, *getattr(exc, "__notes__", ())])) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -12,6 +13,22 @@ from footfall.count.engines import ENGINES
 from footfall.ingest import DEFAULT_WINDOW, Columns
 
 __all__ = ["count"]
+
+
+def _clean(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """``--clean OUT``: remove the work folder, lock and temporary files of a count on OUT."""
+    if value is None or ctx.resilient_parsing:
+        return
+    from footfall.count._output import clean_output
+    from footfall.errors import FootfallError
+
+    try:
+        removed = clean_output(value)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    names = ", ".join(str(p) for p in removed) or "nothing to remove"
+    click.echo(f"removed {names}")
+    ctx.exit(0)
 
 
 @click.command(
@@ -24,6 +41,16 @@ __all__ = ["count"]
 )
 @click.argument("pings", nargs=-1, required=True)
 @zones_option
+@click.option(
+    "--clean",
+    type=click.Path(path_type=Path),
+    metavar="OUT",
+    is_eager=True,
+    expose_value=False,
+    callback=_clean,
+    help="Remove what an unfinished count on OUT left (its work folder of pseudonymised "
+    "device data, lock and temporary files), then exit.",
+)
 @click.option(
     "--out",
     required=True,
@@ -121,22 +148,26 @@ def count(
 
     columns = Columns(device_col, time_col, lat_col, lon_col, accuracy_col)
     zones = read_zones(zones_path)
-    hourly = count_passages(
-        list(pings),
-        zones,
-        index=ZoneIndex(zones, cache=not no_cache),
-        tz=tz,
-        out=out,
-        columns=columns,
-        window=(since, until),
-        max_accuracy=max_accuracy,
-        skip_bad_files=skip_bad_files,
-        engine="dask" if scheduler else engine,
-        client=scheduler,
-        workers=workers,
-        progress=not quiet and sys.stderr.isatty(),
-        intervals=not no_intervals,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        hourly = count_passages(
+            list(pings),
+            zones,
+            index=ZoneIndex(zones, cache=not no_cache),
+            tz=tz,
+            out=out,
+            columns=columns,
+            window=(since, until),
+            max_accuracy=max_accuracy,
+            skip_bad_files=skip_bad_files,
+            engine="dask" if scheduler else engine,
+            client=scheduler,
+            workers=workers,
+            progress=not quiet and sys.stderr.isatty(),
+            intervals=not no_intervals,
+        )
+    for warning in caught:  # one line each, without Python's file:line prefix
+        click.echo(f"warning: {warning.message}", err=True)
     if not quiet:
         manifest = hourly.attrs["manifest"]
         skipped = {s["path"] for s in manifest["skipped_files"]}

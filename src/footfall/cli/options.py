@@ -20,6 +20,7 @@ __all__ = [
     "palmares_options",
     "palmares_kwargs",
     "parse_window",
+    "counted_zones",
 ]
 
 #: The context settings of every command: ``-h`` is ``--help``.
@@ -95,6 +96,36 @@ _FILTERS = {
     "metro-continuity": ("exclude_metro_continuity", False),
     "tourist": ("exclude_tourist", False),
 }
+
+
+def counted_zones(hourly: Path, zones_path: Path) -> Any:
+    """Read the zone set `zones_path`, refusing one other than the set `hourly` was counted on.
+
+    The hourly table is checked against its manifest first (see
+    :func:`footfall.tables.verify_output`), whose zone hash is compared.
+
+    Raises
+    ------
+    InputError
+        When the hashes differ: the message names both and the remedies.
+    """
+    from footfall.errors import InputError
+    from footfall.tables import verify_output
+    from footfall.zones import read_zones
+
+    manifest = verify_output(hourly, "hourly")
+    if manifest.get("command") == "write_hourly":
+        manifest = manifest.get("upstream") or manifest
+    zones = read_zones(zones_path)
+    counted = (manifest.get("zones") or {}).get("hash")
+    if counted and counted != zones.hash:
+        sources = ", ".join((manifest.get("zones") or {}).get("sources") or []) or "unknown"
+        raise InputError(
+            f"{hourly} was counted on zone set {counted[:12]} but --zones {zones_path} is zone "
+            f"set {zones.hash[:12]} (edited since?): count again with these zones, or pass "
+            f"--zones of the counted set ({sources})"
+        )
+    return zones
 
 
 def parse_window(

@@ -9,6 +9,7 @@ import click
 
 from footfall.cli.options import (
     HELP,
+    counted_zones,
     examples,
     min_count_option,
     palmares_kwargs,
@@ -64,11 +65,10 @@ def rank(
     """
     from footfall.ranking import palmares
     from footfall.tables import read_hourly
-    from footfall.zones import read_zones
     from footfall.zones._export import output_format
 
     output_format(out)  # an unknown extension fails before any work
-    zones = read_zones(zones_path)
+    zones = counted_zones(hourly, zones_path)
     table = read_hourly(hourly)
     result = palmares(table, zones, min_count=min_count, **palmares_kwargs(options))
     result.write(

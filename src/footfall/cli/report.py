@@ -8,6 +8,7 @@ import click
 
 from footfall.cli.options import (
     HELP,
+    counted_zones,
     examples,
     min_count_option,
     palmares_kwargs,
@@ -81,7 +82,7 @@ def report(
 
     path = write_report(
         hourly,
-        zones_path,
+        counted_zones(hourly, zones_path),
         out,
         format=fmt,
         title=title,

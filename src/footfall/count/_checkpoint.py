@@ -2,10 +2,17 @@
 
 A checkpoint is written under a temporary name and renamed into place when complete:
 an 8-byte magic, the length of a JSON header (where each array starts, the accounting,
-and the groups and devices of each reduce range), the header, then the partial's
-arrays one after the other (the quarantined rows are columns too). The work folder,
-``<name>.checkpoints/<run key>/``, makes an interrupted run resumable: the run key
-changes with the zones, the parameters and :data:`CHECKPOINT_VERSION`.
+the groups and devices of each reduce range, and the total length of the arrays), the
+BLAKE3 hash of everything after it, the header, then the partial's arrays one after the
+other (the quarantined rows are columns too). A resumed run checks the length and the
+hash of a checkpoint before reusing it, and maps its fragment again when either is wrong.
+
+The work folder, ``<name>.checkpoints/<run key>/``, makes an interrupted run resumable:
+the run key changes with the zones, the parameters and :data:`CHECKPOINT_VERSION`. It
+holds pseudonymised device data (device keys per zone-hour), so it is private: folders
+0700 and files 0600 whatever the umask, deleted when the run succeeds. It also holds the
+run's secret (:data:`SECRET_FILE`, 16 random bytes), the key of the device pseudonyms,
+which a resumed run reuses and which dies with the folder.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -21,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import blake3
 import numpy as np
 
 from footfall.count._partial import _ARRAYS, _DTYPES, _GROUPS, Partial, panel_range, visit_range
@@ -28,12 +37,35 @@ from footfall.count._spec import CountSpec
 from footfall.ingest import Fragment, Quarantine
 from footfall.manifest import beside
 
-__all__ = ["CHECKPOINT_VERSION", "load_partial", "work_folder", "remove_checkpoints"]
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "SECRET_FILE",
+    "load_partial",
+    "work_folder",
+    "remove_checkpoints",
+    "private_file",
+]
 
 #: Bump when the checkpoint layout or the kernel's meaning changes.
 CHECKPOINT_VERSION = 4
 _MAGIC = b"footfall"
-_HEADER = 16  # magic and header length
+_HEADER = 48  # magic, header length and the BLAKE3 hash of the rest
+#: The run's secret in its work folder.
+SECRET_FILE = "secret"
+_SECRET_BYTES = 16
+
+
+def private_file(path: str | os.PathLike) -> Any:
+    """Open `path` for writing (binary), created 0600 whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the umask never widens it, but an old file may be wider
+    return os.fdopen(fd, "wb")
+
+
+def _private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) and make it 0700."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
 
 
 def _save_partial(part: Partial, path: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -57,12 +89,16 @@ def _save_partial(part: Partial, path: Path, meta: dict[str, Any]) -> dict[str, 
         "panel_ranges": _range_bounds(panel_range(part.panel_day), part.panel_active),
         "quarantined_rows": q.num_rows,
         "quarantine_sources": list(q.sources),
+        "size": at,
     }
     header = json.dumps(meta).encode()
     header += b" " * (-len(header) % 8)  # the arrays start 8-byte aligned
+    digest = blake3.blake3(header)
+    for _, arr in columns:
+        digest.update(arr.view(np.uint8))
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    with open(tmp, "wb") as f:
-        f.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+    with private_file(tmp) as f:
+        f.write(_MAGIC + len(header).to_bytes(8, "little") + digest.digest() + header)
         for _, arr in columns:
             f.write(arr.data)
     # A run of the same fragment that finished first (a Dask task of a client that died,
@@ -88,9 +124,21 @@ def _read_meta(path: Path) -> dict[str, Any]:
         head = f.read(_HEADER)
         if len(head) < _HEADER or head[:8] != _MAGIC:
             raise ValueError(f"{path}: not a footfall checkpoint")
-        length = int.from_bytes(head[8:], "little")
+        length = int.from_bytes(head[8:16], "little")
         meta = json.loads(f.read(length))
-    return {**meta, "base": _HEADER + length}
+    return {**meta, "base": _HEADER + length, "blake3": head[16:].hex()}
+
+
+def _intact(path: Path, meta: dict[str, Any]) -> bool:
+    """Whether a checkpoint has its whole length and its hash (no byte cut or flipped)."""
+    if not isinstance(meta.get("size"), int) or path.stat().st_size != meta["base"] + meta["size"]:
+        return False
+    digest = blake3.blake3()
+    with open(path, "rb") as f:
+        f.seek(_HEADER)
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest() == meta["blake3"]
 
 
 def _array(
@@ -134,16 +182,51 @@ def _quarantine(path: Path, meta: dict[str, Any]) -> Quarantine:
 
 
 def _load_meta(path: Path, fragment: Fragment) -> dict[str, Any] | None:
+    """Return the meta of a finished checkpoint of `fragment`, or None to map it (again).
+
+    A checkpoint cut short or altered (its length or hash is wrong) is not reused. The
+    paths it recorded are those of the fragment now (the input may have moved).
+    """
     try:
         meta = _read_meta(path)
+        if meta.get("key") != fragment.key or not _intact(path, meta):
+            return None
     except (OSError, ValueError):  # missing, cut short, or not a checkpoint
         return None
-    return meta if meta.get("key") == fragment.key else None
+    old = meta["path"]
+    if old != fragment.path:  # same content, moved or renamed since
+        meta["path"] = fragment.path
+        meta["quarantine_sources"] = [
+            fragment.path if s == old else s for s in meta["quarantine_sources"]
+        ]
+    return meta
 
 
 def _run_key(zone_hash: str, spec: CountSpec) -> str:
     doc = {"v": CHECKPOINT_VERSION, "zones": zone_hash, "spec": spec.params()}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_secret(workdir: Path) -> bytes:
+    """Return the run's secret in `workdir`: read back (resumed run), or drawn and saved.
+
+    Checkpoints without their secret are useless (their device keys cannot be matched):
+    they are dropped, and the fragments mapped again.
+    """
+    path = workdir / SECRET_FILE
+    with contextlib.suppress(OSError):
+        secret = path.read_bytes()
+        if len(secret) == _SECRET_BYTES:
+            return secret
+    for old in workdir.iterdir():
+        if old.name != SECRET_FILE:
+            old.unlink(missing_ok=True)
+    secret = secrets.token_bytes(_SECRET_BYTES)
+    tmp = workdir / f"{SECRET_FILE}.tmp-{os.getpid()}"
+    with private_file(tmp) as f:
+        f.write(secret)
+    os.replace(tmp, path)
+    return secret
 
 
 @contextlib.contextmanager
@@ -152,6 +235,7 @@ def work_folder(out: str | os.PathLike | None, zone_hash: str, spec: CountSpec) 
 
     Beside `out`, checkpoints of other parameters are dropped and fragments cut short
     by a kill removed; the folder stays after an error, for the next run to resume.
+    Either folder is private (0700) and holds the run's secret (see :func:`run_secret`).
     """
     if out is not None:
         workdir = beside(out, "checkpoints", "") / _run_key(zone_hash, spec)
@@ -159,7 +243,8 @@ def work_folder(out: str | os.PathLike | None, zone_hash: str, spec: CountSpec) 
             for old in workdir.parent.iterdir():
                 if old != workdir:
                     shutil.rmtree(old, ignore_errors=True)
-        workdir.mkdir(parents=True, exist_ok=True)
+        _private_dir(workdir.parent)
+        _private_dir(workdir)
         for stale in workdir.glob("*.tmp-*"):  # fragments cut short by a kill
             stale.unlink(missing_ok=True)
         yield workdir
@@ -167,6 +252,7 @@ def work_folder(out: str | os.PathLike | None, zone_hash: str, spec: CountSpec) 
     # A failing run may leave a Dask task still writing there while the error
     # unwinds; the cleanup must not replace that error with its own.
     with tempfile.TemporaryDirectory(prefix="footfall-count-", ignore_cleanup_errors=True) as wd:
+        _private_dir(Path(wd))
         yield Path(wd)
 
 

@@ -8,27 +8,31 @@ accounting, writes the tables and the manifest.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+import secrets
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
-from footfall.count._checkpoint import _quarantine, remove_checkpoints, work_folder
+from footfall.count._checkpoint import _quarantine, remove_checkpoints, run_secret, work_folder
+from footfall.count._checks import check_quarantine, check_swapped, coordinate_sample
 from footfall.count._map import _dataframe_fragment, map_batch
+from footfall.count._output import output_lock, remove_leftovers
 from footfall.count._partial import _add_accounting, _new_accounting
 from footfall.count._progress import _Progress
 from footfall.count._reduce import reduce_partials
 from footfall.count._spec import CountSpec
 from footfall.count.engines import get_engine
 from footfall.errors import InputError
-from footfall.ingest import DEFAULT_WINDOW, Columns, Quarantine, find_files, run_secret
+from footfall.ingest import DEFAULT_WINDOW, Columns, Quarantine, find_files
 from footfall.manifest import HASH, beside, check_accounting, make_manifest
-from footfall.manifest import write_manifest as _write_manifest
-from footfall.tables import arrow_table, attach_panel, write_parquet
+from footfall.tables import arrow_table, attach_panel, write_output_set
 
 __all__ = ["count_passages"]
 
@@ -105,7 +109,15 @@ def count_passages(
     Raises
     ------
     InputError
-        Bad options, a missing column, or an unreadable file (without `skip_bad_files`).
+        Bad options, a missing column, an unreadable file (without `skip_bad_files`),
+        inputs without a single valid row, or another count writing `out` now.
+
+    Warns
+    -----
+    UserWarning
+        When more than :data:`~footfall.count._checks.QUARANTINE_WARN_SHARE` of the rows
+        are quarantined (with the top reason and a hint), or when almost no ping falls in
+        a zone but many would with latitude and longitude exchanged.
 
     Notes
     -----
@@ -114,7 +126,12 @@ def count_passages(
     ``"12345"`` are one device), so two of ``n`` devices share a key with probability
     about ``n**2 / 2**65``, 3e-8 for a million devices. Exact duplicate rows add pings,
     not passages. Device identifiers are never written; checkpoints hold the keys
-    only while a run is unfinished.
+    only while a run is unfinished, in a private work folder (0700, files 0600) that
+    also holds the run's secret and is deleted when the run succeeds.
+
+    With `out`, the run holds ``<name>.lock`` (an advisory lock that dies with the
+    process) and writes every output under a temporary name; the manifest, written last,
+    records each output's BLAKE3 hash, and :func:`footfall.read_hourly` checks it.
     """
     from footfall.zones import ZoneSet, read_zones
 
@@ -136,35 +153,66 @@ def count_passages(
         "sources": [str(s) for s in zones.sources],
     }
 
-    if isinstance(pings, pd.DataFrame):
-        if engine == "dask":
-            raise InputError(
-                "engine='dask' reads ping files on the workers; count a DataFrame with "
-                "engine='local', or write it to Parquet first"
-            )
-        part = map_batch(_dataframe_fragment(pings, spec), index, spec, source="<DataFrame>")
-        hourly, panel = reduce_partials([part], zone_ids, tz)
-        inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
-        accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
-        return _finish(
-            hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine
+    if isinstance(pings, pd.DataFrame) and engine == "dask":
+        raise InputError(
+            "engine='dask' reads ping files on the workers; count a DataFrame with "
+            "engine='local', or write it to Parquet first"
         )
+    files = None if isinstance(pings, pd.DataFrame) else _without_outputs(find_files(pings), out)
+    with output_lock(out) if out is not None else contextlib.nullcontext():
+        if out is not None:
+            remove_leftovers(out)  # of dead runs: we hold the lock
+        if files is None:
+            hourly = _count_frame(pings, zone_ids, zone_doc, index, spec, out)
+        else:
+            with engine_class(client, workers) as runner:
+                hourly = _count_files(
+                    files,
+                    zone_ids,
+                    zone_doc,
+                    index,
+                    spec,
+                    runner,
+                    out,
+                    skip_bad_files,
+                    batch_rows,
+                    progress,
+                )
+    for note in hourly.attrs["manifest"]["warnings"]:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return hourly
 
-    runner = engine_class(client, workers)
-    files = find_files(pings)
-    with runner:
-        return _count_files(
-            files,
-            zone_ids,
-            zone_doc,
-            index,
-            spec,
-            runner,
-            out,
-            skip_bad_files,
-            batch_rows,
-            progress,
-        )
+
+def _count_frame(
+    pings: pd.DataFrame,
+    zone_ids: list[str],
+    zone_doc: dict[str, Any],
+    index: Any,
+    spec: CountSpec,
+    out: str | os.PathLike | None,
+) -> pd.DataFrame:
+    """Count a DataFrame in one batch (no work folder: the secret lives in memory only)."""
+    spec = dataclasses.replace(spec, secret=secrets.token_bytes(16))
+    table = _dataframe_fragment(pings, spec)
+    part = map_batch(table, index, spec, source="<DataFrame>")
+    hourly, panel = reduce_partials([part], zone_ids, spec.tz)
+    inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
+    accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
+    return _finish(
+        hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, "local",
+        lambda: coordinate_sample([table], spec.columns), index,
+    )  # fmt: skip
+
+
+def _without_outputs(files: list[Any], out: str | os.PathLike | None) -> list[Any]:
+    """Drop this count's own output set from its inputs (an output inside an input folder)."""
+    if out is None:
+        return files
+    own = {Path(out).absolute()} | {
+        beside(out, kind, ext).absolute()
+        for kind, ext in (("panel", "parquet"), ("quarantine", "parquet"), ("lock", ""))
+    }
+    return [f for f in files if isinstance(f, str) or Path(f).absolute() not in own]
 
 
 def _count_files(
@@ -182,8 +230,9 @@ def _count_files(
     """List, map and reduce the input files with an engine (`runner`); write the outputs."""
     engine = runner.name
     fragments, skipped = runner.list_inputs(files, spec, skip_bad_files)
-    with work_folder(out, zone_doc["hash"], spec) as wd:
-        spec = replace(spec, secret=run_secret(wd))  # a resumed run keeps its device keys
+    with work_folder(out, zone_doc["hash"], spec) as wd, _say_where(wd, out):
+        # the key of the device pseudonyms: pickled with the spec to any engine's workers
+        spec = dataclasses.replace(spec, secret=run_secret(wd))
         rows = [f.rows for f in fragments]
         total = None if any(r is None for r in rows) else sum(rows)
         with _Progress(progress, total, len(fragments)) as bar:
@@ -208,11 +257,28 @@ def _count_files(
                 seen.add(f.path)
                 inputs.append({"path": f.path, "size": f.size, HASH: f.digest})
         quarantine = [_quarantine(d, m) for d, m in done if m["quarantined_rows"]]
+        paths = [f for f in fragments if f.path not in bad]
         result = _finish(
-            hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine
-        )
+            hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine,
+            lambda: coordinate_sample(paths, spec.columns), index,
+        )  # fmt: skip
     remove_checkpoints(out)
     return result
+
+
+@contextlib.contextmanager
+def _say_where(workdir: Path, out: str | os.PathLike | None):
+    """On an error, tell where the run's work folder stays and what it holds."""
+    try:
+        yield
+    except BaseException as exc:
+        if out is not None and workdir.exists():
+            exc.add_note(
+                f"(the unfinished run's work folder {workdir.parent} holds pseudonymised "
+                f"device data: run the same count again to resume, or "
+                f"`footfall count --clean {out}` to remove it)"
+            )
+        raise
 
 
 def _finish(
@@ -226,9 +292,19 @@ def _finish(
     quarantine: list[Quarantine],
     out: str | os.PathLike | None,
     engine: str,
+    sample: Callable[[], tuple[np.ndarray, np.ndarray]],
+    index: Any,
 ) -> pd.DataFrame:
     check_accounting(accounting)
     accounting = {**accounting, "rows_quarantined": sum(accounting["quarantined"].values())}
+    notes = [
+        note
+        for note in (
+            check_quarantine(accounting, quarantine, spec),
+            check_swapped(accounting, sample, index, spec.columns),
+        )
+        if note
+    ]
     outputs = None
     if out is not None:
         out = Path(out)
@@ -250,6 +326,7 @@ def _finish(
         accounting=accounting,
         outputs=outputs,
         skipped_files=skipped,
+        warnings=notes,
     )
     attach_panel(hourly, panel)
     if replicates is not None:
@@ -257,14 +334,12 @@ def _finish(
     hourly.attrs["manifest"] = manifest
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        writes = [
-            (Quarantine.concat(quarantine).table(), outputs["quarantine"]),
-            (arrow_table(panel), outputs["panel"]),
-            (arrow_table(hourly), out),
-        ]
+        tables = {
+            "quarantine": Quarantine.concat(quarantine).table(),
+            "panel": arrow_table(panel),
+            "hourly": arrow_table(hourly),
+        }
         if replicates is not None:
-            writes.append((replicates.table(), outputs["replicates"]))
-        with ThreadPoolExecutor(len(writes)) as pool:  # pyarrow writes without the GIL
-            list(pool.map(lambda job: write_parquet(*job), writes))
-        _write_manifest(beside(out, "manifest", "json"), manifest)
+            tables["replicates"] = replicates.table()
+        write_output_set(out, tables, manifest)
     return hourly

@@ -31,7 +31,10 @@ class CountSpec:
     max_accuracy : float, optional
         Pings with an accuracy above it (metres) are quarantined (``low_accuracy``).
     secret : bytes
-        Key of the device pseudonyms (drawn at random by default); never in `params`.
+        The run's secret, key of the device pseudonyms (drawn at random by default; the
+        count fills it from its work folder, so a resumed run keeps its keys). Never
+        written: it is not in :meth:`params`, the manifest or the checkpoint key, nor in
+        the repr.
     replicates : bool
         Also count the replicate tables behind the 95 % intervals (issue 16).
     """
@@ -55,8 +58,30 @@ class CountSpec:
 
     @cached_property
     def seconds(self) -> tuple[int, int]:
-        """The window as UTC epoch seconds."""
-        return window_seconds(self.window)
+        """The window as UTC epoch seconds.
+
+        Raises
+        ------
+        InputError
+            When an end is not a date or time, or lies outside 1970 .. 2262-04-11
+            (the span of nanosecond timestamps, in which local hours are computed).
+        """
+        try:
+            start, end = window_seconds(self.window)
+        except InputError:
+            raise
+        except (ValueError, TypeError, OverflowError) as exc:
+            bad = next((w for w in self.window if not _is_time(w)), self.window)
+            raise InputError(
+                f"time window {list(self.window)!r}: {bad!r} is not a date or time "
+                "(write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS, UTC)"
+            ) from exc
+        if start < 0 or end > _LAST_SECOND:
+            raise InputError(
+                f"time window {list(self.window)!r}: it must lie between 1970-01-01 and "
+                f"{_LAST_DAY} (the range of nanosecond timestamps)"
+            )
+        return start, end
 
     @cached_property
     def offsets(self) -> tuple[int, np.ndarray]:
@@ -71,6 +96,18 @@ class CountSpec:
         except Exception as exc:  # noqa: BLE001 - pytz/zoneinfo raise various types
             raise InputError(f"time zone {self.tz!r} is unknown ({exc})") from exc
         return int(h0), off
+
+
+_LAST_SECOND = int(pd.Timestamp.max.timestamp()) // 3600 * 3600 - 24 * 3600  # room for a day
+_LAST_DAY = pd.Timestamp(_LAST_SECOND, unit="s").date().isoformat()
+
+
+def _is_time(value: Any) -> bool:
+    try:
+        pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
 
 
 def _utc_offsets(tz: str, h0: int, h1: int) -> np.ndarray:
