@@ -189,6 +189,8 @@ class Palmares:
         if self.ties.empty or self.table.empty:
             return ""
         last = int(self.table["rank"].max())
+        if int(self.scores["eligible"].sum()) <= last:  # every eligible town is ranked
+            return ""
         tie = self.ties[self.ties["rank"] == last]
         if tie.empty:
             return (
