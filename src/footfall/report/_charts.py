@@ -147,7 +147,8 @@ def interval_chart(intervals: pd.DataFrame) -> Figure:
             err = np.vstack([value - low, high - value])
             err = np.where(np.isfinite(err), np.maximum(err, 0.0), 0.0)
             has = np.isfinite(low) & np.isfinite(high)
-            ax.errorbar(value, y, xerr=err if has.any() else None, fmt="o", ms=4, color=_ACCENT, ecolor=_ACCENT,
+            xerr = err if has.any() else None
+            ax.errorbar(value, y, xerr=xerr, fmt="o", ms=4, color=_ACCENT, ecolor=_ACCENT,
                         elinewidth=1.2, capsize=2.5)  # fmt: skip
         if name == "resilience":
             ax.axvline(1.0, color="#555555", ls="--", lw=1)
