@@ -472,6 +472,11 @@ def test_report_shows_intervals_and_the_cutoff(tmp_path, hourly, zones):
     assert (tmp_path / "p-intervals.png").stat().st_size > 10_000
     html = ff.write_report(sure, zones, tmp_path / "p.html", top=4).read_text()
     assert 'id="cutoff"' in html and 'id="intervals"' in html
+    # the palmarès Markdown export carries the intervals too; the CSV their columns
+    assert pal.rank_text(row) in pal.to_markdown()
+    pal.write(tmp_path / "p.csv")
+    csv = pd.read_csv(tmp_path / "p.csv")
+    assert csv["rank_high"].notna().all() and csv["resilience_low"].notna().all()
     # every town ranked: there is no next place to tell apart from
     every = ff.palmares(sure, zones, top=None)
     assert every.cutoff_sentence() == ""
