@@ -101,8 +101,11 @@ def assert_same_replicates(dask_result, local_result):
         assert reps[0] is None
         return
     assert reps[0].groups == reps[1].groups
-    for name, keys in (("visits", ["zone_id", "day", "group"]), ("panel", ["day", "group"])):
-        a, b = (getattr(r, name).sort_values(keys).reset_index(drop=True) for r in reps)
+    # each run draws its own secret, so devices fall in other groups: the tables agree
+    # summed over the groups (per zone-day, per day), and both split the same totals
+    for name, keys in (("visits", ["zone_id", "day"]), ("panel", ["day"])):
+        a, b = (getattr(r, name).groupby(keys).sum(numeric_only=True).drop(columns="group")
+                for r in reps)  # fmt: skip
         pd.testing.assert_frame_equal(a, b)
 
 
