@@ -425,7 +425,43 @@ side_by_side = pd.DataFrame(
 side_by_side
 """,
     """\
-## 7. The report
+## 7. How sure are the figures: 95 % intervals
+
+The panel is a sample of devices: another panel of the same town would give other
+passages, another resilience, another rank. footfall gives every figure its 95 %
+interval, from the same single pass over the pings:
+
+* **device groups.** The count splits devices into 32 groups by their keyed pseudonym
+  (a random split that no one can steer) and writes, beside the exact hourly table, each
+  group's passages per zone and day and its active devices per day
+  (`hourly.replicates.parquet`). Summed over the groups they are the exact figures.
+* **bootstrap.** 400 replicates each draw 32 groups with replacement; a replicate's
+  figures are computed as the point ones (normalised by the replicate's own panel). The
+  spread is widened by the usual small-sample correction for 32 groups
+  (`sqrt(32/31) x t(31) / 1.96` = 1.057), and the 2.5 and 97.5 percentiles are the
+  interval. Towns are ranked again in every replicate: that gives the rank interval.
+* **what it means.** Drawn again and again, panels give intervals that hold the whole
+  population's figure 95 times in 100 (checked by simulation: 0.95 overall). It says
+  nothing of biases every panel shares (who carries which apps).
+* **ties.** Two neighbours in the table whose rank intervals overlap cannot be told apart;
+  `pal.ties` lists them, and the summary says whether the 30th can be told apart from the
+  31st.
+""",
+    """\
+cols = ["rank", "name", "monthly_passages", "monthly_passages_low", "monthly_passages_high",
+        "resilience", "resilience_low", "resilience_high", "rank_low", "rank_high"]
+shown = pal.table[cols].head(10).copy()
+shown["rank (95 %)"] = [pal.rank_text(r) for _, r in pal.table.head(10).iterrows()]
+shown
+""",
+    """\
+assert (pal.table["rank_low"] <= pal.table["rank"]).all()
+assert (pal.table["rank"] <= pal.table["rank_high"]).all()
+print(pal.cutoff_sentence() or "(no interval, or no next place)")
+pal.ties.head(10)
+""",
+    """\
+## 8. The report
 
 `ff.write_report` writes the palmarès as one self-contained HTML page (map, charts,
 excluded towns, run manifest) or as Markdown with PNG charts.
@@ -437,7 +473,7 @@ print(html, f"{html.stat().st_size / 1e6:.1f} MB")
 print(md.read_text()[:600])
 """,
     """\
-## 8. What drives dynamism: the radiographie
+## 9. What drives dynamism: the radiographie
 
 The 2021 palmarès came with a "radiographie" of its top 30: a summer-2020 rebound,
 people of the métropoles spending lockdowns in medium towns, commercial vacancy,

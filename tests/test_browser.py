@@ -12,6 +12,7 @@ import base64
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -167,11 +168,12 @@ class _Browser:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from test_report import TINY, make_hourly, real_zones
+    from test_report import TINY, real_zones
 
     zones = real_zones()
     site = tmp_path_factory.mktemp("site")
-    ff.write_report(make_hourly(), zones, site / "report.html", top=None)
+    ff.write_report(_inputs(zones)[0], zones, site / "report.html", top=None)
+    ff.write_report(_inputs(zones)[0], zones, site / "top4.html", top=4)
     with _Server(site) as server:
         browser = _Browser(tmp_path_factory.mktemp("chromium-profile"))
         try:
@@ -205,8 +207,20 @@ def test_table_has_the_ranked_towns(page):
         ".map(tr => [...tr.cells].map(td => td.textContent))"
     )
     assert [r[1] for r in rows] == list(pal.table["name"])
-    assert [r[0] for r in rows] == [str(i) for i in range(1, len(pal.table) + 1)]
-    assert rows[-1][5:] == ["<10", "<10"]  # Gap: suppressed
+    # the rank with its 95 % interval, "3rd (1st–4th)"; the figures with theirs
+    texts = [pal.rank_text(r) for _, r in pal.table.iterrows()]
+    assert [r[0] for r in rows[:-1]] == texts[:-1]
+    assert re.fullmatch(r"1st \(1st–\d+(st|nd|rd|th)\)", rows[0][0])
+    assert sum(r[0].split(" (")[1] != f"{r[0].split(' ')[0]})" for r in rows[:-1]) >= 4
+    assert re.fullmatch(r"[\d,]+ \([\d,]+–[\d,]+\)", rows[0][5])
+    assert re.fullmatch(r"\d+% \(\d+%–\d+%\)", rows[0][6])
+    assert rows[-1][0] == str(len(rows))  # Gap: suppressed, its interval too
+    assert rows[-1][5:] == ["<10", "<10"]
+    # error bars: one per town and figure (matplotlib draws them as line collections)
+    bars = browser.js(
+        "document.querySelectorAll('#intervals svg g[id^=\"LineCollection\"]').length"
+    )
+    assert bars >= 2
 
 
 def test_map_has_one_shape_per_zone_and_popups(page):
@@ -285,7 +299,30 @@ def test_screenshot(page):
     assert path.stat().st_size > 50_000  # a rendered page, not a blank one
 
 
-def _inputs(zones):
-    from test_report import make_hourly
+def test_cutoff_sentence_under_a_top_4(page):
+    browser, server, zones, _, _ = page
+    pal = ff.palmares(*_inputs(zones), top=4)
+    browser.send("Page.navigate", url=f"{server.url}/top4.html")
+    deadline = time.monotonic() + 30
+    while browser.js("document.readyState === 'complete' && location.pathname") != "/top4.html":
+        assert time.monotonic() < deadline, "the top-4 report did not load"
+        time.sleep(0.1)
+    text = browser.js("document.querySelector('#palmares #cutoff').innerText")
+    assert text == pal.cutoff_sentence()
+    assert "cannot be told apart" in text and "(5th, outside the top 4)" in text
+    visible = browser.js(
+        "(() => { const r = document.querySelector('#cutoff').getBoundingClientRect();"
+        " return r.width > 0 && r.height > 0; })()"
+    )
+    assert visible
 
-    return make_hourly(), zones
+
+@functools.cache
+def _hourly():
+    from test_report import make_hourly, with_replicates
+
+    return with_replicates(make_hourly())
+
+
+def _inputs(zones):
+    return _hourly(), zones

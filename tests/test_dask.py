@@ -91,6 +91,22 @@ def assert_same_count(dask_result, local_result):
     pd.testing.assert_frame_equal(read_panel(dask_result), read_panel(local_result))
     accounting = [r.attrs["manifest"]["accounting"] for r in (dask_result, local_result)]
     assert accounting[0] == accounting[1]
+    assert_same_replicates(dask_result, local_result)
+
+
+def assert_same_replicates(dask_result, local_result):
+    """The replicate tables of the intervals (issue 16): the same groups, row for row."""
+    reps = [ff.read_replicates(r) for r in (dask_result, local_result)]
+    if reps[1] is None:
+        assert reps[0] is None
+        return
+    assert reps[0].groups == reps[1].groups
+    # each run draws its own secret, so devices fall in other groups: the tables agree
+    # summed over the groups (per zone-day, per day), and both split the same totals
+    for name, keys in (("visits", ["zone_id", "day"]), ("panel", ["day"])):
+        a, b = (getattr(r, name).groupby(keys).sum(numeric_only=True).drop(columns="group")
+                for r in reps)  # fmt: skip
+        pd.testing.assert_frame_equal(a, b)
 
 
 def test_local_cluster_of_two_processes_equals_local(client, pings, zones, local):
@@ -103,6 +119,16 @@ def test_local_cluster_of_two_processes_equals_local(client, pings, zones, local
     assert hours.dt.month.nunique() == 3
     assert (hours.dt.strftime("%Y-%m-%d %H%z") == "2020-10-25 02+0100").any()
     assert (hours.dt.strftime("%Y-%m-%d %H%z") == "2020-10-25 02+0200").any()
+
+
+def test_dask_replicate_tables_equal_local(client, pings, zones, local):
+    result = ff.count_passages(pings, zones, engine="dask", client=client)
+    reps = ff.read_replicates(result)
+    assert reps is not None and len(reps.visits) > 0
+    assert_same_replicates(result, local)
+    # summed over the groups: the exact daily passages and the panel
+    assert reps.visits["passages"].sum() == ff.read_replicates(local).visits["passages"].sum()
+    assert reps.panel["active_devices"].sum() == read_panel(result)["active_devices"].sum()
 
 
 def test_index_shipped_once_and_no_data_between_workers(client, pings, zones):
@@ -120,7 +146,8 @@ def test_index_shipped_once_and_no_data_between_workers(client, pings, zones):
     after = client.run_on_scheduler(finished)
     new = {k: n - before.get(k, 0) for k, n in after.items() if n > before.get(k, 0)}
     assert new.pop("ZoneIndex") == 1
-    assert new == {"list_file": 5, "map_fragment": 5, "reduce_slices": new["reduce_slices"]}
+    assert new == {"list_file": 5, "map_fragment": 5, "reduce_slices": new["reduce_slices"],
+                   "replicate_sums": 1}  # fmt: skip
     assert transfers() == moved  # no task fetched data from another worker
 
 

@@ -130,6 +130,24 @@ def test_replicate_weights_are_fixed_and_sum_to_the_groups():
     assert np.array_equal(w, ff.indicators.replicate_weights(32, 50, seed=3))
 
 
+def test_widening_is_the_small_g_correction_and_keeps_the_point():
+    # sqrt(G / (G - 1)) x t(G - 1) / z: t(31) = 2.0395, t(5) = 2.5706 at 97.5 %
+    assert abs(ff.indicators.widening(32) - np.sqrt(32 / 31) * 2.0395 / 1.95996) < 1e-3
+    assert abs(ff.indicators.widening(6) - np.sqrt(6 / 5) * 2.5706 / 1.95996) < 5e-3
+    sim = simulate_panel(20, np.random.default_rng(4))
+    opts = dict(baseline=BASELINE, crisis=CRISIS, period=CRISIS)
+    raw = replicate_figures(sim["replicates"], sim["daily"], widen=False, **opts)
+    wide = replicate_figures(sim["replicates"], sim["daily"], **opts)
+    point = replicate_figures(sim["replicates"], sim["daily"], weights=np.ones((1, G)), **opts)
+    # all weights 1 is the point figure of the daily table
+    exact = ff.resilience(sim["daily"], baseline=BASELINE, crisis=CRISIS)["resilience"]
+    assert np.allclose(point["resilience"][0], exact.to_numpy())
+    c = ff.indicators.widening(G)
+    for name in ("monthly_passages", "resilience"):
+        p0 = point[name][0]
+        assert np.allclose(wide[name] - p0, c * (raw[name] - p0))
+
+
 # ---------------------------------------------------------------------------------------
 # end to end: pings -> count_passages -> palmares
 

@@ -17,7 +17,7 @@ import footfall as ff
 from footfall.cli import cli
 from footfall.errors import InputError
 from footfall.manifest import beside
-from footfall.tables import attach_panel
+from footfall.tables import Replicates, attach_panel
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Europe/Paris"
@@ -83,6 +83,45 @@ def make_hourly(seed: int = 0) -> pd.DataFrame:
         pd.DataFrame({"day": DAYS, "active_devices": np.full(len(DAYS), 20_000, dtype="int64")}),
     )
     return hourly
+
+
+def with_replicates(hourly: pd.DataFrame, groups: int = 32, seed: int = 1) -> pd.DataFrame:
+    """The hourly table with replicate tables, as a count with intervals writes them.
+
+    Each zone-day's passages are split among `groups` device groups with shares drawn
+    per zone and month (Dirichlet: devices differ, and keep their habits for a while),
+    so the groups disagree as real ones do; the panel's devices are split evenly.
+    """
+    rng = np.random.default_rng(seed)
+    day = hourly["hour"].dt.tz_localize(None).dt.normalize()
+    frames = []
+    for (zone, _month), part in hourly.groupby([hourly["zone_id"], day.dt.to_period("M")]):
+        shares = rng.dirichlet(np.full(groups, 2.0))
+        split = np.array([rng.multinomial(n, shares) for n in part["passages"]])
+        d, g = np.nonzero(split)
+        frames.append(pd.DataFrame({"zone_id": zone, "day": day[part.index].to_numpy()[d],
+                                    "group": g.astype(np.int16),
+                                    "passages": split[d, g].astype(np.int64)}))  # fmt: skip
+    panel = ff.read_panel(hourly)
+    per = np.array([rng.multinomial(n, np.full(groups, 1.0 / groups)) for n in
+                    panel["active_devices"]])  # fmt: skip
+    d, g = np.nonzero(per)
+    out = hourly.copy()
+    out.attrs = dict(hourly.attrs)
+    out.attrs["replicates"] = Replicates(
+        pd.concat(frames, ignore_index=True),
+        pd.DataFrame(
+            {
+                "day": pd.DatetimeIndex(panel["day"]).tz_localize(None)[d]
+                if pd.DatetimeIndex(panel["day"]).tz is not None
+                else pd.DatetimeIndex(panel["day"])[d],
+                "group": g.astype(np.int16),
+                "active_devices": per[d, g].astype(np.int64),
+            }
+        ),  # fmt: skip
+        groups,
+    )
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -352,6 +391,7 @@ def test_whole_chain_publishes_no_device_id(tmp_path, zones):
         "r.md.manifest.json",
         "r-map.png",
         "r-monthly.png",
+        "r-intervals.png",
         "r-resilience.png",
     }
     for path in written:
@@ -414,3 +454,27 @@ def test_no_eligible_town(tmp_path, hourly, zones):
     assert (tmp_path / "e.html.manifest.json").exists()
     md = ff.write_report(hourly, zones, tmp_path / "e.md", max_population=1).read_text()
     assert "## Palmarès\n\n_None._" in md
+
+
+def test_report_shows_intervals_and_the_cutoff(tmp_path, hourly, zones):
+    sure = with_replicates(hourly)
+    pal = ff.palmares(sure, zones, top=4)
+    assert pal.table["rank_low"].notna().all()
+    assert "cannot be told apart" in pal.cutoff_sentence() and "5th" in pal.cutoff_sentence()
+    md = ff.write_report(sure, zones, tmp_path / "p.md", top=4).read_text()
+    row = pal.table.iloc[0]
+    assert pal.rank_text(row) in md and "(" in pal.rank_text(row)
+    assert pal.cutoff_sentence() in md.split("## Map")[0]  # under the table
+    assert (tmp_path / "p-intervals.png").stat().st_size > 10_000
+    html = ff.write_report(sure, zones, tmp_path / "p.html", top=4).read_text()
+    assert 'id="cutoff"' in html and 'id="intervals"' in html
+    # the palmarès Markdown export carries the intervals too; the CSV their columns
+    assert pal.rank_text(row) in pal.to_markdown()
+    pal.write(tmp_path / "p.csv")
+    csv = pd.read_csv(tmp_path / "p.csv")
+    assert csv["rank_high"].notna().all() and csv["resilience_low"].notna().all()
+    # every town ranked: there is no next place to tell apart from
+    every = ff.palmares(sure, zones, top=None)
+    assert every.cutoff_sentence() == ""
+    # without replicate tables: no interval, no sentence, no error bar
+    assert 'id="cutoff"' not in ff.write_report(hourly, zones, tmp_path / "n.html").read_text()

@@ -190,6 +190,8 @@ class Palmares:
         if self.ties.empty or self.table.empty:
             return ""
         last = int(self.table["rank"].max())
+        if int(self.scores["eligible"].sum()) <= last:  # every eligible town is ranked
+            return ""
         tie = self.ties[self.ties["rank"] == last]
         if tie.empty:
             return (
@@ -284,7 +286,8 @@ class Palmares:
         if t.empty or t["rank_low"].isna().all():
             return shown
         hidden = self.suppressed.to_numpy()  # their figures stay as display() hides them
-        shown["#"] = [self.rank_text(r) for _, r in t.iterrows()]
+        ranks = [self.rank_text(r) for _, r in t.iterrows()]
+        shown["#"] = np.where(hidden, t["rank"].astype(str), ranks)
         monthly = [
             f"{_thousands(m)} ({_thousands(lo)}–{_thousands(hi)})"
             for m, lo, hi in zip(
@@ -327,8 +330,8 @@ class Palmares:
         return f"{text} {cutoff}" if cutoff else text
 
     def to_markdown(self) -> str:
-        """Render the table as Markdown, followed by :meth:`summary`."""
-        shown = self.display()
+        """Render the table (with its 95 % intervals) as Markdown, then :meth:`summary`."""
+        shown = self.display_intervals()
         align = [
             "---:" if c in ("#", "population", "monthly passages", "resilience") else "---"
             for c in shown.columns

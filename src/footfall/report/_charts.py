@@ -24,6 +24,7 @@ from footfall.report._outline import regions_geojson
 __all__ = [
     "monthly_chart",
     "resilience_chart",
+    "interval_chart",
     "color_legend",
     "points_map",
     "to_svg",
@@ -117,6 +118,48 @@ def resilience_chart(
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def interval_chart(intervals: pd.DataFrame) -> Figure:
+    """Monthly passages and resilience of the chart towns with their 95 % error bars.
+
+    Parameters
+    ----------
+    intervals : pandas.DataFrame
+        One row per town (index: its label, in rank order): ``monthly_passages``,
+        ``resilience`` and their ``*_low``/``*_high`` bounds; a town without bounds
+        (``--no-intervals``) is drawn as a dot alone, a suppressed one (NaN) not at all.
+    """
+    n = max(len(intervals), 1)
+    fig = Figure(figsize=(8, 0.32 * n + 1.3), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(intervals))
+    panels = (
+        ("monthly_passages", "monthly passages (normalised)", FuncFormatter(_short)),
+        ("resilience", "resilience", PercentFormatter(1.0, decimals=0)),
+    )
+    for ax, (name, label, formatter) in zip(axes, panels, strict=True):
+        if len(intervals):
+            value = intervals[name].to_numpy(float)
+            low = intervals[f"{name}_low"].to_numpy(float)
+            high = intervals[f"{name}_high"].to_numpy(float)
+            err = np.vstack([value - low, high - value])
+            err = np.where(np.isfinite(err), np.maximum(err, 0.0), 0.0)
+            has = np.isfinite(low) & np.isfinite(high)
+            xerr = err if has.any() else None
+            ax.errorbar(value, y, xerr=xerr, fmt="o", ms=4, color=_ACCENT, ecolor=_ACCENT,
+                        elinewidth=1.2, capsize=2.5)  # fmt: skip
+        if name == "resilience":
+            ax.axvline(1.0, color="#555555", ls="--", lw=1)
+        ax.set_xlabel(label)
+        ax.xaxis.set_major_formatter(formatter)
+        ax.grid(axis="x", color="#e6e6e6", lw=0.6)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=8)
+    axes[0].set_yticks(y, list(intervals.index))
+    axes[0].invert_yaxis()
+    fig.suptitle("Each figure with its 95 % interval (bootstrap of device groups)", fontsize=9)
     return fig
 
 

@@ -16,7 +16,7 @@ from footfall.errors import InputError
 from footfall.indicators import monthly_passages
 from footfall.manifest import HASH
 from footfall.publish import check_min_count, is_suppressed, suppressed_text
-from footfall.ranking import Palmares
+from footfall.ranking import INTERVAL_COLUMNS, Palmares
 from footfall.zones import ZoneSet
 
 __all__ = [
@@ -87,6 +87,12 @@ class Content:
     manifest: dict[str, Any] = field(repr=False)
     #: The manifest as titled sections of labelled text, for reading.
     manifest_view: dict[str, dict[str, str]] = field(repr=False)
+    #: The chart towns (index ``"rank. name"``): ``monthly_passages``, ``resilience`` and
+    #: their 95 % ``*_low``/``*_high`` (NaN where suppressed or without intervals).
+    intervals: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    #: Whether the last place of the table can be told apart from the next one ("" when
+    #: there is no interval or no next place).
+    cutoff: str = ""
 
 
 def build_content(
@@ -263,6 +269,10 @@ def build_content(
         ],
     )
 
+    figures = ["monthly_passages", "resilience", *INTERVAL_COLUMNS[:4]]
+    intervals = chart.set_index("zone_id")[figures].astype(float).set_axis(labels)
+    intervals[scores.loc[chart["zone_id"], "hidden"].to_numpy(bool)] = np.nan
+
     eligible = scores[scores["eligible"] & ~scores["hidden"] & scores["resilience"].notna()]
     distribution = pd.DataFrame(
         {
@@ -298,6 +308,8 @@ def build_content(
         notes=[pal.summary(), *_notes(params, min_count)],
         manifest=manifest,
         manifest_view=_manifest_view(manifest),
+        intervals=intervals,
+        cutoff=pal.cutoff_sentence(),
     )
 
 

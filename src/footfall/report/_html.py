@@ -7,7 +7,13 @@ from importlib import resources
 
 import jinja2
 
-from footfall.report._charts import color_legend, monthly_chart, resilience_chart, to_svg
+from footfall.report._charts import (
+    color_legend,
+    interval_chart,
+    monthly_chart,
+    resilience_chart,
+    to_svg,
+)
 from footfall.report._content import Content, window_text
 from footfall.report._map import zone_map
 
@@ -64,6 +70,7 @@ def render_html(
                     content.palmares.mean_resilience_n,
                 )
             ),
+            intervals_svg=to_svg(interval_chart(content.intervals)),
             notes=content.notes,
             css=(files / "report.css").read_text(encoding="utf-8"),
             sortable=(files / "sortable.js").read_text(encoding="utf-8"),

@@ -6,10 +6,16 @@ from pathlib import Path
 
 from footfall.manifest import beside
 from footfall.publish import markdown_cell
-from footfall.report._charts import monthly_chart, points_map, resilience_chart, save_png
+from footfall.report._charts import (
+    interval_chart,
+    monthly_chart,
+    points_map,
+    resilience_chart,
+    save_png,
+)
 from footfall.report._content import Content, Table
 
-_CHARTS = ("map", "monthly", "resilience")
+_CHARTS = ("map", "monthly", "intervals", "resilience")
 
 __all__ = ["render_markdown", "markdown_table", "chart_paths"]
 
@@ -40,6 +46,7 @@ def render_markdown(content: Content, out: Path) -> str:
         "monthly": monthly_chart(
             content.monthly_levels, content.baseline_levels, params["crisis"][0]
         ),
+        "intervals": interval_chart(content.intervals),
         "resilience": resilience_chart(
             content.distribution, pal.mean_resilience, len(pal.table), pal.mean_resilience_n
         ),
@@ -59,11 +66,14 @@ def render_markdown(content: Content, out: Path) -> str:
         summary,
         "## Palmarès",
         markdown_table(content.ranking),
+        *([content.cutoff] if content.cutoff else []),
         "## Map: resilience of each zone",
         f"![Zones coloured by resilience]({pngs['map'].name})",
         f"## Monthly passages of the top {len(content.monthly_levels.columns)}",
         f"![Monthly passages against the pre-crisis level]({pngs['monthly'].name})",
         markdown_table(content.monthly),
+        "## How sure are the figures",
+        f"![Monthly passages and resilience with their 95 % intervals]({pngs['intervals'].name})",
         "## Resilience",
         f"![Distribution of the resilience index]({pngs['resilience'].name})",
         "Most resilient eligible towns:",
