@@ -66,7 +66,7 @@ def counted(pings: Path, zones_dir: Path, out: Path) -> Path:
 def test_manifest_records_each_output_hash_and_readers_verify(pings, zones_dir, tmp_path):
     out = counted(pings, zones_dir, tmp_path / "h.parquet")
     manifest = json.loads(beside(out, "manifest", "json").read_text())
-    assert set(manifest["output_files"]) == {"hourly", "panel", "quarantine"}
+    assert set(manifest["output_files"]) == {"hourly", "panel", "quarantine", "replicates"}
     assert ff.read_hourly(out)["passages"].sum() > 0
     # An hourly table of another run beside this manifest (a kill between the renames).
     other = counted(pings, zones_dir, tmp_path / "other" / "h.parquet")
@@ -99,7 +99,8 @@ def test_write_hourly_gives_a_set_that_rank_reads(pings, zones_dir, tmp_path):
 
 def test_leftover_temporary_files_of_dead_runs_are_removed(pings, zones_dir, tmp_path):
     out = tmp_path / "h.parquet"
-    names = ("h.parquet", "h.panel.parquet", "h.quarantine.parquet", "h.manifest.json")
+    names = ("h.parquet", "h.panel.parquet", "h.quarantine.parquet", "h.replicates.parquet",
+             "h.manifest.json")  # fmt: skip
     dead = [tmp_path / f".{name}.tmp-999999" for name in names]
     keep = tmp_path / ".other.parquet.tmp-999999"
     for path in [*dead, keep]:
@@ -108,6 +109,7 @@ def test_leftover_temporary_files_of_dead_runs_are_removed(pings, zones_dir, tmp
     assert not any(p.exists() for p in dead) and keep.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
         "h.manifest.json", "h.panel.parquet", "h.parquet", "h.quarantine.parquet",
+        "h.replicates.parquet",
     ]  # fmt: skip
 
 

@@ -162,7 +162,7 @@ def test_text_device_ids_never_reach_an_output(tmp_path, pings):
     out.parent.mkdir()
     count(tmp_path / "p.csv", out=out)
     files = list(out.parent.iterdir())
-    assert len(files) == 4
+    assert len(files) == 5  # hourly, panel, quarantine, replicates, manifest
     for path in files:
         data = path.read_bytes()
         assert b"user-" not in data and b"example.org" not in data, path

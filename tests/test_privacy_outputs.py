@@ -94,10 +94,7 @@ def files(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("privacy")
     hourly = make_hourly()
     path = root / "hourly.parquet"
-    bare = hourly.copy()
-    bare.attrs = {}
-    bare.to_parquet(path, index=False)
-    ff.read_panel(hourly).to_parquet(beside(path, "panel"), index=False)
+    ff.write_hourly(hourly, path)
     zones_file = root / "zones.geojson"
     make_zones().gdf.to_file(zones_file, driver="GeoJSON")
     return path, zones_file

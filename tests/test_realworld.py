@@ -154,7 +154,7 @@ CASES = [  # one line per case
     Case("swapped-lat-lon", {"p.parquet": swapped}, message="--lat-col lon --lon-col lat"),
     Case("vendor-columns", {"p.parquet": renamed(device_id="maid", timestamp="ts")},
          ["--device-col", "maid", "--time-col", "ts"]),
-    Case("missing-column", {"p.parquet": renamed(device_id="maid")}, [], 1, "no column"),
+    Case("missing-column", {"p.parquet": renamed(device_id="uid")}, [], 1, "no device column"),
     Case("zones-missing", P, ["--zones", "nozones"], exit=1, message="nozones"),
     Case("read-only-out-dir", P, out="ro/h.parquet", exit=1, message="ermission denied",
          root_only_ok=False, dirs={"ro": 0o500}),

@@ -416,10 +416,11 @@ def _towns(
             )
         daily = None
         if hourly is not None:
-            import footfall as ff
+            from footfall.indicators import daily_passages
+            from footfall.tables import read_hourly
 
-            frame = hourly if isinstance(hourly, pd.DataFrame) else ff.read_hourly(hourly)
-            daily = ff.daily_passages(frame, zone_ids=list(table.index))
+            frame = hourly if isinstance(hourly, pd.DataFrame) else read_hourly(hourly)
+            daily = daily_passages(frame, zone_ids=list(table.index))
         default_top = min(30, len(table))
         baseline = BASELINE
         notes.append(f"Towns: the {len(table)} zones of the palmarès table.")
@@ -514,8 +515,7 @@ def town_indicators(
     pandas.DataFrame
         Indexed like `towns`, one float column per indicator.
     """
-    import footfall as ff
-    from footfall.indicators import BASELINE
+    from footfall.indicators import BASELINE, resilience
 
     notes = [] if notes is None else notes
     out = pd.DataFrame(index=towns.index)
@@ -542,7 +542,7 @@ def town_indicators(
     else:
         baseline = tuple(baseline or BASELINE)
         for name, window in METHOD_WINDOWS.items():
-            level = ff.resilience(daily, baseline=baseline, crisis=window, min_coverage=0.8)
+            level = resilience(daily, baseline=baseline, crisis=window, min_coverage=0.8)
             values = level["resilience"].reindex(towns.index)
             if values.isna().all():
                 reason = level["reason"].reindex(towns.index).dropna()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import secrets
 import warnings
@@ -17,11 +18,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from footfall.count._checkpoint import _quarantine, remove_checkpoints, run_secret, work_folder
-from footfall.count._checks import check_quarantine, check_swapped, coordinate_sample
+from footfall.count._checks import check_quarantine, check_swapped, input_sample
 from footfall.count._map import _dataframe_fragment, map_batch
 from footfall.count._output import output_lock, remove_leftovers
 from footfall.count._partial import _add_accounting, _new_accounting
@@ -200,7 +200,7 @@ def _count_frame(
     accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
     return _finish(
         hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, "local",
-        lambda: coordinate_sample([table], spec.columns), index,
+        functools.cache(lambda: input_sample([table], spec.columns)), index,
     )  # fmt: skip
 
 
@@ -260,7 +260,7 @@ def _count_files(
         paths = [f for f in fragments if f.path not in bad]
         result = _finish(
             hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine,
-            lambda: coordinate_sample(paths, spec.columns), index,
+            functools.cache(lambda: input_sample(paths, spec.columns)), index,
         )  # fmt: skip
     remove_checkpoints(out)
     return result
@@ -292,7 +292,7 @@ def _finish(
     quarantine: list[Quarantine],
     out: str | os.PathLike | None,
     engine: str,
-    sample: Callable[[], tuple[np.ndarray, np.ndarray]],
+    sample: Callable[[], dict[str, Any]],
     index: Any,
 ) -> pd.DataFrame:
     check_accounting(accounting)
@@ -300,8 +300,8 @@ def _finish(
     notes = [
         note
         for note in (
-            check_quarantine(accounting, quarantine, spec),
-            check_swapped(accounting, sample, index, spec.columns),
+            check_quarantine(accounting, quarantine, spec, sample),
+            check_swapped(accounting, sample, index),
         )
         if note
     ]
