@@ -279,29 +279,39 @@ class Palmares:
             typed=False,
         )
 
-    def display_intervals(self) -> pd.DataFrame:
-        """:meth:`display` with the 95 % intervals: ranks as ``25th (18th–31st)``."""
+    def display_intervals(self, *, compact: bool = False) -> pd.DataFrame:
+        """:meth:`display` with the 95 % intervals: ranks as ``25th (18th–31st)``.
+
+        `compact` (the terminal) writes ``25 (18–31)``, ``4,802 ±3%`` and ``81% (79–83)``
+        so that a town still fits on one line of 80 columns.
+        """
         t = self.table
         shown = self.display()
         if t.empty or t["rank_low"].isna().all():
             return shown
         hidden = self.suppressed.to_numpy()  # their figures stay as display() hides them
-        ranks = [self.rank_text(r) for _, r in t.iterrows()]
+        m, m_lo, m_hi = (t[c].to_numpy(float) for c in ("monthly_passages", *INTERVAL_COLUMNS[:2]))
+        r, r_lo, r_hi = (t[c].to_numpy(float) for c in ("resilience", *INTERVAL_COLUMNS[2:4]))
+        if compact:
+            bounds = zip(t["rank"], t["rank_low"], t["rank_high"], strict=True)
+            ranks = [f"{a} ({lo}–{hi})" for a, lo, hi in bounds]
+            half = np.round(50 * (m_hi - m_lo) / np.where(m > 0, m, np.nan))
+            monthly = [f"{_thousands(a)} ±{h:.0f}%" for a, h in zip(m, half, strict=True)]
+            resilience = [
+                f"{_percent(a)} ({100 * lo:.0f}–{100 * hi:.0f})"
+                for a, lo, hi in zip(r, r_lo, r_hi, strict=True)
+            ]
+        else:
+            ranks = [self.rank_text(row) for _, row in t.iterrows()]
+            monthly = [
+                f"{_thousands(a)} ({_thousands(lo)}–{_thousands(hi)})"
+                for a, lo, hi in zip(m, m_lo, m_hi, strict=True)
+            ]
+            resilience = [
+                f"{_percent(a)} ({_percent(lo)}–{_percent(hi)})"
+                for a, lo, hi in zip(r, r_lo, r_hi, strict=True)
+            ]
         shown["#"] = np.where(hidden, t["rank"].astype(str), ranks)
-        monthly = [
-            f"{_thousands(m)} ({_thousands(lo)}–{_thousands(hi)})"
-            for m, lo, hi in zip(
-                t["monthly_passages"],
-                t["monthly_passages_low"],
-                t["monthly_passages_high"],
-                strict=True,
-            )
-        ]
-        resilience = [
-            f"{_percent(r)} ({_percent(lo)}–{_percent(hi)})"
-            for r, lo, hi in zip(t["resilience"], t["resilience_low"], t["resilience_high"],
-                                 strict=True)
-        ]  # fmt: skip
         shown["monthly passages"] = np.where(hidden, shown["monthly passages"], monthly)
         shown["resilience"] = np.where(hidden, shown["resilience"], resilience)
         return shown

@@ -94,7 +94,8 @@ def show_palmares(result: Palmares, console: Console | None = None) -> None:
         + ("" if p["normalise"] else " (raw, NOT normalised)")
         + f"; resilience: since {crisis[0]} vs {base[0]} to {base[1]}",
     )
-    shown = result.display_intervals().rename(columns={"monthly passages": "passages/month"})
+    shown = result.display_intervals(compact=True)
+    shown = shown.rename(columns={"monthly passages": "passages/month"})
     # One line per town even in 80 columns: figures keep their width, names are cut.
     widths = {c: max(len(c), int(shown[c].str.len().max() or 0)) for c in shown.columns}
     names = ("town", "region")
