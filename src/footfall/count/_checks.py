@@ -100,12 +100,14 @@ def coordinate_sample(
             break
         if isinstance(source, pa.Table):
             batches = [source.slice(0, rows - n)]
+            names = columns.resolve(source.column_names)
         else:
             batches = (b for _, b in iter_batches(source, columns, batch_rows=rows - n))
+            names = source.columns or columns  # resolved on the file's header
         for batch in batches:
             lat, lon = (
                 pd.to_numeric(batch.column(c).to_pandas(), errors="coerce").to_numpy(np.float64)
-                for c in (columns.lat, columns.lon)
+                for c in (names.lat, names.lon)
             )
             lats.append(lat[: rows - n])
             lons.append(lon[: rows - n])

@@ -201,6 +201,7 @@ def _count_frame(
     return _finish(
         hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, "local",
         lambda: coordinate_sample([table], spec.columns), index,
+        [("<DataFrame>", spec.columns.resolve(list(pings.columns), "pings DataFrame"))],
     )  # fmt: skip
 
 
@@ -261,6 +262,7 @@ def _count_files(
         result = _finish(
             hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine,
             lambda: coordinate_sample(paths, spec.columns), index,
+            [(f.path, f.columns or spec.columns) for f in paths],
         )  # fmt: skip
     remove_checkpoints(out)
     return result
@@ -294,14 +296,16 @@ def _finish(
     engine: str,
     sample: Callable[[], tuple[np.ndarray, np.ndarray]],
     index: Any,
+    mapping: list[tuple[str, Columns]],
 ) -> pd.DataFrame:
     check_accounting(accounting)
+    resolved = mapping[0][1] if mapping else spec.columns
     accounting = {**accounting, "rows_quarantined": sum(accounting["quarantined"].values())}
     notes = [
         note
         for note in (
             check_quarantine(accounting, quarantine, spec),
-            check_swapped(accounting, sample, index, spec.columns),
+            check_swapped(accounting, sample, index, resolved),
         )
         if note
     ]
@@ -322,7 +326,7 @@ def _finish(
         "count",
         inputs=inputs,
         zones=zone_doc,
-        parameters={**spec.params(), "engine": engine},
+        parameters={**spec.params(), "column_mapping": column_mapping(mapping), "engine": engine},
         accounting=accounting,
         outputs=outputs,
         skipped_files=skipped,
@@ -343,3 +347,20 @@ def _finish(
             tables["replicates"] = replicates.table()
         write_output_set(out, tables, manifest)
     return hourly
+
+
+def column_mapping(mapping: Sequence[tuple[str, Columns]]) -> dict[str, Any]:
+    """The columns read, as recorded in the manifest (``parameters.column_mapping``).
+
+    Returns
+    -------
+    dict
+        ``{"device": ..., "time": ..., "lat": ..., "lon": ..., "accuracy": ...}`` when
+        every input resolved to the same names (``accuracy`` None: no such column), else
+        ``{"files": {path: {...}, ...}}`` with the names of each input file.
+    """
+    names = {path: dataclasses.asdict(columns) for path, columns in mapping}
+    distinct = {tuple(n.items()) for n in names.values()}
+    if len(distinct) == 1:
+        return dict(next(iter(distinct)))
+    return {"files": names}
