@@ -358,3 +358,33 @@ def test_awkward_input(case: Case, good, zones_dir, baseline, tmp_path, monkeypa
     if case.near:
         expected = baseline["accounting"]["rows_in_zone"]
         assert abs(acc["rows_in_zone"] - expected) <= 0.01 * expected, (acc, expected)
+
+
+def test_manifest_records_the_column_mapping_chosen(good, zones_dir, tmp_path):
+    """Issue 14: the names read, once when the files agree, else per file; also the API."""
+    write(tmp_path / "same/a.parquet", vendor(good.head(1000)))
+    write(tmp_path / "same/b.csv", vendor(good.iloc[1000:]))
+    write(tmp_path / "mixed/a.parquet", good.head(1000))
+    write(tmp_path / "mixed/b.csv", vendor(good.iloc[1000:]))
+    chosen = {"device": "maid", "time": "utc_timestamp", "lat": "latitude",
+              "lon": "longitude", "accuracy": "horizontal_accuracy"}  # fmt: skip
+    default = {"device": "device_id", "time": "timestamp", "lat": "lat", "lon": "lon",
+               "accuracy": None}  # fmt: skip
+    found = {}
+    for name in ("same", "mixed"):
+        out = tmp_path / name / "out" / "h.parquet"
+        args = ["count", str(tmp_path / name), "--zones", str(zones_dir), "--out", str(out)]
+        result = CliRunner().invoke(cli, [*args, "--no-intervals"])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads(beside(out, "manifest", "json").read_text())
+        assert manifest["parameters"]["columns"]["device"] is None  # as asked: found per file
+        found[name] = manifest["parameters"]["column_mapping"]
+    assert found["same"] == chosen
+    assert found["mixed"] == {
+        "files": {str(tmp_path / "mixed/a.parquet"): default,
+                  str(tmp_path / "mixed/b.csv"): chosen}  # fmt: skip
+    }
+    import footfall as ff
+
+    hourly = ff.count_passages(vendor(good), ff.read_zones(zones_dir), intervals=False)
+    assert hourly.attrs["manifest"]["parameters"]["column_mapping"] == chosen
