@@ -21,7 +21,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 import pytest
 from click.testing import CliRunner
 
@@ -381,8 +380,10 @@ def test_manifest_records_the_column_mapping_chosen(good, zones_dir, tmp_path):
         found[name] = manifest["parameters"]["column_mapping"]
     assert found["same"] == chosen
     assert found["mixed"] == {
-        "files": {str(tmp_path / "mixed/a.parquet"): default,
-                  str(tmp_path / "mixed/b.csv"): chosen}  # fmt: skip
+        "files": {
+            str(tmp_path / "mixed/a.parquet"): default,
+            str(tmp_path / "mixed/b.csv"): chosen,
+        }  # fmt: skip
     }
     import footfall as ff
 

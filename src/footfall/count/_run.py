@@ -350,7 +350,7 @@ def _finish(
 
 
 def column_mapping(mapping: Sequence[tuple[str, Columns]]) -> dict[str, Any]:
-    """The columns read, as recorded in the manifest (``parameters.column_mapping``).
+    """Return the columns read, as the manifest records them (``column_mapping``).
 
     Returns
     -------
