@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,7 +26,7 @@ from click.testing import CliRunner
 
 from footfall.cli import cli
 from footfall.manifest import beside
-from test_hourly import TOWNS, ZONES_DIR, random_pings
+from test_hourly import TOWNS, ZONES_DIR, random_pings, small_zones
 
 N = 2_000
 
@@ -93,11 +94,99 @@ def head(n: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return lambda df: df.head(n)
 
 
+def tail(n: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    return lambda df: df.iloc[n:]
+
+
+def ms_with(bad: str, rows: int = 5_000) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """`rows` pings of epoch milliseconds as text, the middle one replaced by `bad`."""
+
+    def build(df: pd.DataFrame) -> pd.DataFrame:
+        df = pd.concat([df] * (rows // len(df) + 1), ignore_index=True).head(rows + 1)
+        ts = (df["timestamp"] * 1000).astype(str)
+        ts.iloc[rows // 2] = bad
+        return df.assign(timestamp=ts)
+
+    return build
+
+
+def decimal_seconds(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(timestamp=df["timestamp"] + 0.801)
+
+
+def iso(tz: str | None) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """ISO-8601 text: ``...Z`` (tz None) or with the UTC offset of `tz` (DST change inside)."""
+
+    def build(df: pd.DataFrame) -> pd.DataFrame:
+        t = pd.to_datetime(df["timestamp"], unit="s", utc=True)
+        if tz is None:
+            return df.assign(timestamp=t.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return df.assign(timestamp=[x.isoformat() for x in t.dt.tz_convert(tz)])
+
+    return build
+
+
+def blank_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """Text ids, 10 of them empty and 10 whitespace only."""
+    ids = df["device_id"].astype(str)
+    ids.iloc[:10] = ""
+    ids.iloc[10:20] = [" ", "  ", "\t", " \t "] * 2 + [" ", " "]
+    return df.assign(device_id=ids)
+
+
+def huge_uint_ids(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(device_id=df["device_id"].astype("uint64") + np.uint64(2**63))
+
+
+def min_int64_time(df: pd.DataFrame) -> pd.DataFrame:
+    ts = df["timestamp"].copy()
+    ts.iloc[7] = -(2**63) + 1
+    return df.assign(timestamp=ts)
+
+
+def bom_csv(df: pd.DataFrame) -> bytes:
+    return b"\xef\xbb\xbf" + df.to_csv(index=False).encode()
+
+
+def vendor(df: pd.DataFrame) -> pd.DataFrame:
+    """A delivery's own names, with a horizontal accuracy column."""
+    df = df.rename(columns={"device_id": "maid", "timestamp": "utc_timestamp",
+                            "lat": "latitude", "lon": "longitude"})  # fmt: skip
+    return df.assign(horizontal_accuracy=np.arange(len(df)) % 100 + 0.5)
+
+
+def also_latitude(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(latitude=df["lat"])
+
+
+def accuracy(df: pd.DataFrame) -> pd.DataFrame:
+    """``accuracy_m`` 0.5..99.5: 1,000 of the 2,050 rows (i % 100 >= 50) are above 50 m.
+
+    Six of those are quarantined first for another reason: 994 ``low_accuracy``.
+    """
+    return df.assign(accuracy_m=np.arange(len(df)) % 100 + 0.5)
+
+
+def lambert93_gpkg(df: pd.DataFrame) -> gpd.GeoDataFrame:
+    return small_zones().gdf[["zone_id", "geometry"]].to_crs("EPSG:2154")
+
+
+def antimeridian_zone(df: pd.DataFrame) -> str:
+    ring = [[179.9, -17.0], [-179.9, -17.0], [-179.9, -16.9], [179.9, -16.9], [179.9, -17.0]]
+    feature = {"type": "Feature", "properties": {"zone_id": "fiji"},
+               "geometry": {"type": "Polygon", "coordinates": [ring]}}  # fmt: skip
+    return json.dumps({"type": "FeatureCollection", "features": [feature]})
+
+
 def write(path: Path, content: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, pd.DataFrame):
+    if isinstance(content, gpd.GeoDataFrame):
+        content.to_file(path)
+    elif isinstance(content, pd.DataFrame):
         if path.suffix == ".csv":
             content.to_csv(path, index=False)
+        elif path.suffix == ".tsv":
+            content.to_csv(path, index=False, sep="\t")
         else:
             content.to_parquet(path, index=False)
     elif isinstance(content, bytes):
@@ -119,6 +208,9 @@ class Case:
     out: str = "out/hourly.parquet"
     root_only_ok: bool = True  # False: the case needs a non-root user (permissions)
     dirs: dict[str, int] = field(default_factory=dict)  # folders to create first: name -> mode
+    reasons: dict[str, int] = field(default_factory=dict)  # quarantine counts expected, by reason
+    same: bool = False  # True: the same tables as the good pings in Parquet (case "parquet")
+    near: bool = False  # True: in-zone rows within 1 % of those (zones reprojected: boundaries)
 
 
 P = {"p.parquet": same}  # the good pings, as Parquet
@@ -154,19 +246,77 @@ CASES = [  # one line per case
     Case("swapped-lat-lon", {"p.parquet": swapped}, message="--lat-col lon --lon-col lat"),
     Case("vendor-columns", {"p.parquet": renamed(device_id="maid", timestamp="ts")},
          ["--device-col", "maid", "--time-col", "ts"]),
-    Case("missing-column", {"p.parquet": renamed(device_id="uid")}, [], 1, "no device column"),
+    Case("missing-column", {"p.parquet": renamed(device_id="user")}, [], 1, "no device column"),
     Case("zones-missing", P, ["--zones", "nozones"], exit=1, message="nozones"),
     Case("read-only-out-dir", P, out="ro/h.parquet", exit=1, message="ermission denied",
          root_only_ok=False, dirs={"ro": 0o500}),
     Case("out-under-a-file", {"p.parquet": same, "f": text("x")}, pings=["p.parquet"],
          out="f/h.parquet", exit=1, message="f"),
     Case("clean-nothing", P, ["--clean", "out/h.parquet"], pings=[], message="nothing to"),
+    # --- ingest (issues 12 and 14) ---
+    Case("csv-int-ids-as-text", {"p.csv": same}, same=True),
+    Case("split-parquet-csv", {"d/a.parquet": head(1000), "d/b.csv": tail(1000)}, pings=["d"],
+         same=True),
+    Case("csv-ms-one-notatime", {"p.csv": ms_with("notatime")}, reasons={"bad_timestamp": 1}),
+    Case("parquet-ms-text-one-bad", {"p.parquet": ms_with("1580852788x")},
+         reasons={"bad_timestamp": 1}),
+    Case("csv-decimal-seconds", {"p.csv": decimal_seconds}, same=True),
+    Case("parquet-decimal-seconds", {"p.parquet": decimal_seconds}, same=True),
+    Case("csv-iso-z", {"p.csv": iso(None)}, same=True),
+    Case("csv-iso-offsets", {"p.csv": iso("Europe/Paris")}, same=True),
+    Case("parquet-iso-offsets", {"p.parquet": iso("America/New_York")}, same=True),
+    Case("parquet-blank-ids", {"p.parquet": blank_ids}, reasons={"null_device": 20}),
+    Case("csv-blank-ids", {"p.csv": blank_ids}, reasons={"null_device": 20}),
+    Case("uint64-ids-over-2-63", {"p.parquet": huge_uint_ids}, same=True),
+    Case("timestamp-min-int64", {"p.parquet": min_int64_time}, reasons={"bad_timestamp": 0}),
+    Case("microsecond-epochs-csv", {"p.csv": scaled(10**6)}, exit=1, message="microseconds"),
+    Case("tsv-by-extension", {"p.tsv": same}, same=True),
+    Case("utf8-bom-header", {"p.csv": bom_csv}, same=True),
+    Case("vendor-names-no-flags", {"p.parquet": vendor}, same=True,
+         message="columns: device=maid time=utc_timestamp lat=latitude lon=longitude "
+         "accuracy=horizontal_accuracy"),
+    Case("vendor-names-no-flags-csv", {"p.csv": vendor}, same=True),
+    Case("ambiguous-lat-latitude", {"p.parquet": also_latitude}, exit=1,
+         message="several lat columns: 'lat', 'latitude'; choose one with --lat-col"),
+    Case("max-accuracy-50", {"p.parquet": accuracy}, ["--max-accuracy", "50"],
+         message="low_accuracy", reasons={"low_accuracy": 994}),
+    Case("swapped-lat-lon-csv", {"p.csv": swapped}, message="--lat-col lon --lon-col lat"),
+    Case("zones-gpkg-lambert93", {"p.parquet": same, "z/zones.gpkg": lambert93_gpkg},
+         ["--zones", "z/zones.gpkg"], pings=["p.parquet"], near=True),
+    Case("zones-antimeridian", {"p.parquet": same, "z/fiji.geojson": antimeridian_zone},
+         ["--zones", "z/fiji.geojson"], pings=["p.parquet"], exit=1, message="antimeridian"),
 ]
 # fmt: on
 
 
+def test_the_battery_is_big_enough():
+    assert len(CASES) >= 40
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.fixture(scope="module")
+def baseline(good, zones_dir, tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """The tables of the good pings as Parquet (the reference of the ``same`` cases)."""
+    tmp = tmp_path_factory.mktemp("baseline")
+    write(tmp / "p.parquet", good)
+    out = tmp / "hourly.parquet"
+    args = ["count", str(tmp / "p.parquet"), "--zones", str(zones_dir), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--no-intervals", "-q"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(beside(out, "manifest", "json").read_text())
+    return {"accounting": manifest["accounting"]} | {
+        kind: _table(out, kind) for kind in ("hourly", "panel")
+    }
+
+
+def _table(out: Path, kind: str) -> pd.DataFrame:
+    path = out if kind == "hourly" else beside(out, kind)
+    df = pd.read_parquet(path)
+    return df.sort_values(list(df.columns)).reset_index(drop=True)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_awkward_input(case: Case, good, zones_dir, tmp_path, monkeypatch):
+def test_awkward_input(case: Case, good, zones_dir, baseline, tmp_path, monkeypatch):
     if not case.root_only_ok and os.geteuid() == 0:
         pytest.skip("root ignores file permissions")
     monkeypatch.chdir(tmp_path)
@@ -199,3 +349,43 @@ def test_awkward_input(case: Case, good, zones_dir, tmp_path, monkeypatch):
     assert f"{acc['rows_read']:,} rows" in output
     warnings = [line for line in output.splitlines() if line.startswith("warning:")]
     assert warnings == [f"warning: {w}" for w in manifest["warnings"]]
+    for reason, n in case.reasons.items():
+        assert acc["quarantined"].get(reason, 0) == n, acc
+    if case.same:
+        for kind in ("hourly", "panel"):
+            pd.testing.assert_frame_equal(_table(tmp_path / case.out, kind), baseline[kind])
+    if case.near:
+        expected = baseline["accounting"]["rows_in_zone"]
+        assert abs(acc["rows_in_zone"] - expected) <= 0.01 * expected, (acc, expected)
+
+
+def test_manifest_records_the_column_mapping_chosen(good, zones_dir, tmp_path):
+    """Issue 14: the names read, once when the files agree, else per file; also the API."""
+    write(tmp_path / "same/a.parquet", vendor(good.head(1000)))
+    write(tmp_path / "same/b.csv", vendor(good.iloc[1000:]))
+    write(tmp_path / "mixed/a.parquet", good.head(1000))
+    write(tmp_path / "mixed/b.csv", vendor(good.iloc[1000:]))
+    chosen = {"device": "maid", "time": "utc_timestamp", "lat": "latitude",
+              "lon": "longitude", "accuracy": "horizontal_accuracy"}  # fmt: skip
+    default = {"device": "device_id", "time": "timestamp", "lat": "lat", "lon": "lon",
+               "accuracy": None}  # fmt: skip
+    found = {}
+    for name in ("same", "mixed"):
+        out = tmp_path / name / "out" / "h.parquet"
+        args = ["count", str(tmp_path / name), "--zones", str(zones_dir), "--out", str(out)]
+        result = CliRunner().invoke(cli, [*args, "--no-intervals"])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads(beside(out, "manifest", "json").read_text())
+        assert manifest["parameters"]["columns"]["device"] is None  # as asked: found per file
+        found[name] = manifest["parameters"]["column_mapping"]
+    assert found["same"] == chosen
+    assert found["mixed"] == {
+        "files": {
+            str(tmp_path / "mixed/a.parquet"): default,
+            str(tmp_path / "mixed/b.csv"): chosen,
+        }  # fmt: skip
+    }
+    import footfall as ff
+
+    hourly = ff.count_passages(vendor(good), ff.read_zones(zones_dir), intervals=False)
+    assert hourly.attrs["manifest"]["parameters"]["column_mapping"] == chosen

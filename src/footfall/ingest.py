@@ -956,8 +956,12 @@ class Quarantine:
         return cls(sources, source, *cols)
 
     def table(self) -> pa.Table:
-        """Return the rows as an arrow table (``QUARANTINE_SCHEMA``)."""
-        known = self.timestamp != NO_TIME
+        """Return the rows as an arrow table (``QUARANTINE_SCHEMA``).
+
+        A timestamp beyond ±``_T_LIMIT`` seconds (kept in memory for the unit hint of
+        the count) is null in the table, as an unparseable one.
+        """
+        known = (self.timestamp != NO_TIME) & (np.abs(self.timestamp) < _T_LIMIT)
         return pa.table(
             [
                 pa.array(list(self.sources), pa.string()).take(pa.array(self.source)),
@@ -992,9 +996,9 @@ def quarantine_rows(
         np.zeros(len(rows), np.int32),
         rows + row0,
         reason[rows],
-        np.where(
-            (pings.t_state[rows] == 0) & (np.abs(pings.t[rows]) < _T_LIMIT), pings.t[rows], NO_TIME
-        ),
+        # the seconds as read, however far (the count's unit hint needs them); the
+        # table() of the quarantine writes those beyond ±_T_LIMIT as null
+        np.where(pings.t_state[rows] == 0, pings.t[rows], NO_TIME),
         pings.lat[rows],
         pings.lon[rows],
         (

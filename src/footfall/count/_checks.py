@@ -20,7 +20,7 @@ from footfall.count._spec import CountSpec
 from footfall.errors import InputError
 from footfall.ingest import NO_TIME, REASONS, Columns, Fragment, Quarantine, iter_batches
 
-__all__ = ["QUARANTINE_WARN_SHARE", "check_quarantine", "check_swapped", "input_sample"]
+__all__ = ["QUARANTINE_WARN_SHARE", "check_quarantine", "check_swapped", "coordinate_sample"]
 
 #: Above this share of quarantined rows, the count says so (and why).
 QUARANTINE_WARN_SHARE = 0.5
@@ -38,26 +38,22 @@ _HINTS = {
 }
 
 
-def _timestamp_hint(quarantine: list[Quarantine], spec: CountSpec, raw_times: np.ndarray) -> str:
-    """Say what the implausible timestamps look like: another epoch unit, or a window."""
-    lo, hi = spec.seconds
-    hint = f"outside the window --since {spec.window[0]} --until {spec.window[1]}"
-    raw = raw_times[np.isfinite(raw_times)]
-    if len(raw):  # the values as written: a unit finer than milliseconds is out of reach
-        median = float(np.median(raw))
-        for factor, unit in ((1e6, "microseconds"), (1e9, "nanoseconds")):
-            if lo <= median / factor < hi:
-                return (
-                    f"the values look like epoch {unit} (median {median:.4g}, the year "
-                    f"{_year(int(median / factor))[9:]} in {unit}): convert them to "
-                    "seconds or milliseconds"
-                )
+def _timestamp_hint(quarantine: list[Quarantine], spec: CountSpec) -> str:
     code = REASONS.index("implausible_timestamp") + 1
     values = [q.timestamp[(q.reason == code) & (q.timestamp != NO_TIME)] for q in quarantine]
     values = np.concatenate(values) if values else np.empty(0, np.int64)
+    lo, hi = spec.seconds
+    hint = f"outside the window --since {spec.window[0]} --until {spec.window[1]}"
     if not len(values):
         return hint
     median = int(np.median(values))
+    units = {1_000: "microseconds", 1_000_000: "nanoseconds"}
+    for factor, unit in units.items():
+        if lo <= median // factor < hi:
+            return (
+                f"the values look like epoch {unit} (read as milliseconds they fall in "
+                f"{_year(median)}): convert them to seconds or milliseconds"
+            )
     if lo <= median * 1000 < hi:
         return f"the values look like epoch seconds / 1000 (they fall in {_year(median)})"
     return f"{hint} (median {_year(median)})"
@@ -69,10 +65,7 @@ def _year(seconds: int) -> str:
 
 
 def check_quarantine(
-    accounting: dict[str, Any],
-    quarantine: list[Quarantine],
-    spec: CountSpec,
-    sample: Callable[[], dict[str, Any]],
+    accounting: dict[str, Any], quarantine: list[Quarantine], spec: CountSpec
 ) -> str | None:
     """Refuse a count without a valid row; return a warning when most rows are quarantined.
 
@@ -87,11 +80,7 @@ def check_quarantine(
     if bad * 1.0 <= QUARANTINE_WARN_SHARE * read:
         return None
     top, n = max(accounting["quarantined"].items(), key=lambda kv: kv[1])
-    hint = (
-        _timestamp_hint(quarantine, spec, sample()["time"])
-        if top == "implausible_timestamp"
-        else _HINTS.get(top)
-    )
+    hint = _timestamp_hint(quarantine, spec) if top == "implausible_timestamp" else _HINTS.get(top)
     what = "every row" if bad == read else f"{bad / read:.0%} of the rows"
     line = f"{what} ({bad:,} of {read:,}) quarantined, mostly {top} ({n:,})" + (
         f": {hint}" if hint else ""
@@ -101,54 +90,45 @@ def check_quarantine(
     return line
 
 
-def input_sample(
+def coordinate_sample(
     sources: Iterable[Fragment | pa.Table], columns: Columns, rows: int = _SAMPLE_ROWS
-) -> dict[str, Any]:
-    """Up to `rows` values of the first inputs' ``lat``, ``lon`` and ``time`` columns.
-
-    As float64 as written (NaN: unparseable or not a number; ISO text times are NaN),
-    for the checks' hints: which columns look swapped, which unit the times look like;
-    ``lat_col`` and ``lon_col`` name the columns the first input resolved to.
-    """
-    names = ("lat", "lon", "time")
-    got: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    labels = {"lat_col": columns.lat, "lon_col": columns.lon}
-    n = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to `rows` (lat, lon) pairs from the first inputs, as float64 (NaN: unparseable)."""
+    lats, lons, n = [], [], 0
     for source in sources:
         if n >= rows:
             break
         if isinstance(source, pa.Table):
-            cols = columns.resolve(source.column_names, "pings DataFrame")
             batches = [source.slice(0, rows - n)]
+            names = columns.resolve(source.column_names)
         else:
-            cols = source.columns or columns
             batches = (b for _, b in iter_batches(source, columns, batch_rows=rows - n))
-        if not n:  # the names the first input resolved to, for the messages
-            labels = {"lat_col": cols.lat, "lon_col": cols.lon}
+            names = source.columns or columns  # resolved on the file's header
         for batch in batches:
-            for key in names:
-                arr = batch.column(getattr(cols, key))
-                if pa.types.is_timestamp(arr.type):
-                    arr = arr.cast(pa.int64())
-                values = pd.to_numeric(arr.to_pandas(), errors="coerce")
-                got[key].append(np.asarray(values, dtype=np.float64)[: rows - n])
-            n += len(got["lat"][-1])
+            lat, lon = (
+                pd.to_numeric(batch.column(c).to_pandas(), errors="coerce").to_numpy(np.float64)
+                for c in (names.lat, names.lon)
+            )
+            lats.append(lat[: rows - n])
+            lons.append(lon[: rows - n])
+            n += len(lats[-1])
             break  # the first batch of each input is enough
-    sample: dict[str, Any] = {k: np.concatenate(v) if v else np.empty(0) for k, v in got.items()}
-    return {**sample, **labels}
+    if not lats:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(lats), np.concatenate(lons)
 
 
 def check_swapped(
     accounting: dict[str, Any],
-    sample: Callable[[], dict[str, Any]],
+    sample: Callable[[], tuple[np.ndarray, np.ndarray]],
     index: Any,
+    columns: Columns,
 ) -> str | None:
     """Warn when almost no ping is in a zone but many are with lat and lon exchanged."""
     valid = accounting["rows_in_zone"] + accounting["rows_outside"]
     if not valid or accounting["rows_in_zone"] > _IN_ZONE_NEAR_ZERO * valid:
         return None
-    lat, lon = sample()["lat"], sample()["lon"]
-    lat_col, lon_col = sample()["lat_col"], sample()["lon_col"]
+    lat, lon = sample()
     ok = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 90)
     lat, lon = lat[ok], lon[ok]
     if not len(lat):
@@ -160,6 +140,6 @@ def check_swapped(
     return (
         f"{accounting['rows_in_zone']:,} of {valid:,} valid pings fall in a zone, but "
         f"{swapped / len(lat):.0%} of a sample would with latitude and longitude exchanged: "
-        f"are the columns swapped? name them with --lat-col {lon_col} --lon-col "
-        f"{lat_col} (Python: columns={{'lat': {lon_col!r}, 'lon': {lat_col!r}}})"
+        f"are the columns swapped? name them with --lat-col {columns.lon} --lon-col "
+        f"{columns.lat} (Python: columns={{'lat': {columns.lon!r}, 'lon': {columns.lat!r}}})"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import os
 import secrets
 import warnings
@@ -18,10 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from footfall.count._checkpoint import _quarantine, remove_checkpoints, run_secret, work_folder
-from footfall.count._checks import check_quarantine, check_swapped, input_sample
+from footfall.count._checks import check_quarantine, check_swapped, coordinate_sample
 from footfall.count._map import _dataframe_fragment, map_batch
 from footfall.count._output import output_lock, remove_leftovers
 from footfall.count._partial import _add_accounting, _new_accounting
@@ -200,7 +200,8 @@ def _count_frame(
     accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
     return _finish(
         hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, "local",
-        functools.cache(lambda: input_sample([table], spec.columns)), index,
+        lambda: coordinate_sample([table], spec.columns), index,
+        [("<DataFrame>", spec.columns.resolve(list(pings.columns), "pings DataFrame"))],
     )  # fmt: skip
 
 
@@ -260,7 +261,8 @@ def _count_files(
         paths = [f for f in fragments if f.path not in bad]
         result = _finish(
             hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine,
-            functools.cache(lambda: input_sample(paths, spec.columns)), index,
+            lambda: coordinate_sample(paths, spec.columns), index,
+            [(f.path, f.columns or spec.columns) for f in paths],
         )  # fmt: skip
     remove_checkpoints(out)
     return result
@@ -292,16 +294,18 @@ def _finish(
     quarantine: list[Quarantine],
     out: str | os.PathLike | None,
     engine: str,
-    sample: Callable[[], dict[str, Any]],
+    sample: Callable[[], tuple[np.ndarray, np.ndarray]],
     index: Any,
+    mapping: list[tuple[str, Columns]],
 ) -> pd.DataFrame:
     check_accounting(accounting)
+    resolved = mapping[0][1] if mapping else spec.columns
     accounting = {**accounting, "rows_quarantined": sum(accounting["quarantined"].values())}
     notes = [
         note
         for note in (
-            check_quarantine(accounting, quarantine, spec, sample),
-            check_swapped(accounting, sample, index),
+            check_quarantine(accounting, quarantine, spec),
+            check_swapped(accounting, sample, index, resolved),
         )
         if note
     ]
@@ -322,7 +326,7 @@ def _finish(
         "count",
         inputs=inputs,
         zones=zone_doc,
-        parameters={**spec.params(), "engine": engine},
+        parameters={**spec.params(), "column_mapping": column_mapping(mapping), "engine": engine},
         accounting=accounting,
         outputs=outputs,
         skipped_files=skipped,
@@ -343,3 +347,20 @@ def _finish(
             tables["replicates"] = replicates.table()
         write_output_set(out, tables, manifest)
     return hourly
+
+
+def column_mapping(mapping: Sequence[tuple[str, Columns]]) -> dict[str, Any]:
+    """Return the columns read, as the manifest records them (``column_mapping``).
+
+    Returns
+    -------
+    dict
+        ``{"device": ..., "time": ..., "lat": ..., "lon": ..., "accuracy": ...}`` when
+        every input resolved to the same names (``accuracy`` None: no such column), else
+        ``{"files": {path: {...}, ...}}`` with the names of each input file.
+    """
+    names = {path: dataclasses.asdict(columns) for path, columns in mapping}
+    distinct = {tuple(n.items()) for n in names.values()}
+    if len(distinct) == 1:
+        return dict(next(iter(distinct)))
+    return {"files": names}

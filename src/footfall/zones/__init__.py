@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from footfall.zones._coerce import as_zoneset, zone_frame
+from footfall.zones._coerce import as_zoneset, default_zones, packaged_zones, read_zones, zone_frame
 from footfall.zones._format import write_zones
-from footfall.zones._set import ZoneSet, default_zones, packaged_zones, read_zones
+from footfall.zones._set import ZoneSet
 from footfall.zones._towns import complete_towns
 from footfall.zones.build import BuildResult, build_zones
 from footfall.zones.diff import ZoneDiff, diff_zones

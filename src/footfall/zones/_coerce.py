@@ -10,7 +10,8 @@ required; the town properties are optional (needed to rank, see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,19 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
+from footfall.zones._format import read_geojson_files
 from footfall.zones._set import ZoneSet
 
-__all__ = ["as_zoneset", "zone_frame", "GIS_SUFFIXES", "ZonesLike"]
+__all__ = [
+    "as_zoneset",
+    "zone_frame",
+    "GIS_SUFFIXES",
+    "ZonesLike",
+    "read_zones",
+    "read_geojson_zones",
+    "default_zones",
+    "packaged_zones",
+]
 
 #: File suffixes read with pyogrio / GeoParquet (GeoJSON keeps footfall's own reader).
 GIS_SUFFIXES: dict[str, str] = {
@@ -202,7 +213,6 @@ def _columns(gdf: pd.DataFrame) -> str:
 
 
 def _read_path(path: str | Path | None, zone_id_col: str | None) -> ZoneSet:
-    from footfall.zones._set import default_zones, read_geojson_zones
 
     path = default_zones() if path is None else Path(path)
     suffix = path.suffix.lower()
@@ -227,3 +237,105 @@ def _read_gis(path: Path) -> gpd.GeoDataFrame:
     except Exception as exc:  # noqa: BLE001 - pyogrio/pyarrow raise many types
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ZoneError(f"{path}: cannot read zones ({message})") from exc
+
+
+def read_zones(
+    zones: Any = None, *, zone_id_col: str | None = None, ids: Iterable[Any] | None = None
+) -> ZoneSet:
+    """Read or convert zones from anything a GIS user holds.
+
+    Parameters
+    ----------
+    zones : path, GeoDataFrame, GeoSeries, geometry, mapping, sequence or ZoneSet, optional
+        No argument: ``./zones`` when it holds zone files, else the zone set shipped
+        with the package (423 towns). A path: a ``.geojson`` file or a folder of
+        them, a GeoPackage (``.gpkg``), GeoParquet (``.parquet``), Shapefile
+        (``.shp``/``.zip``) or FlatGeobuf (``.fgb``). A GeoDataFrame or GeoSeries in
+        any CRS (reprojected to EPSG:4326), one polygon, a dict ``zone_id ->
+        polygon`` or a list of polygons (ids from `ids`).
+    zone_id_col : str, optional
+        Column holding the zone ids when it is not ``zone_id``.
+    ids : iterable, optional
+        Zone ids of a list of polygons or of a GeoSeries.
+
+    Returns
+    -------
+    ZoneSet
+        Only ``zone_id`` and the polygon are required; missing town properties are
+        missing values (ranking fills them, see :func:`footfall.zones.complete_towns`).
+
+    Raises
+    ------
+    ZoneError
+        See :func:`footfall.zones.as_zoneset` and :func:`read_geojson_zones`.
+    """
+    return as_zoneset(zones, zone_id_col=zone_id_col, ids=None if ids is None else list(ids))
+
+
+def read_geojson_zones(path: str | Path) -> ZoneSet:
+    """Read a zone set from a GeoJSON file or a directory of ``*.geojson`` files.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.geojson`` file, or a directory whose ``*.geojson`` files are read.
+
+    Returns
+    -------
+    ZoneSet
+
+    Raises
+    ------
+    ZoneError
+        When a file cannot be read as a zone FeatureCollection, a feature has
+        no string ``zone_id`` or no non-empty (Multi)Polygon geometry, or a
+        ``zone_id`` repeats; the message names the file, zone and reason.
+        Other problems (invalid geometry, overlaps, property types) are
+        reported by :meth:`ZoneSet.validate`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.geojson"))
+        if not files:
+            raise ZoneError(f"{path}: no *.geojson zone file in this directory")
+    elif path.exists():
+        files = [path]
+    else:
+        raise ZoneError(f"{path}: no such file or directory")
+    gdf = read_geojson_files(files)
+    dup = gdf.loc[gdf["zone_id"].duplicated(keep=False), ["zone_id", "source"]]
+    if len(dup):
+        zid = dup["zone_id"].iloc[0]
+        where = sorted(dup.loc[dup["zone_id"] == zid, "source"])
+        raise ZoneError(f"{path}: zone_id {zid!r} appears more than once (in {', '.join(where)})")
+    return ZoneSet(gpd.GeoDataFrame(gdf, geometry="geometry", crs="EPSG:4326"), sources=files)
+
+
+def packaged_zones() -> Path | None:
+    """Find the zone set shipped inside the wheel (``footfall/zones/data``); None in a checkout."""
+    data = resources.files("footfall.zones") / "data"
+    path = Path(str(data))
+    return path if path.is_dir() and any(path.glob("*.geojson")) else None
+
+
+def default_zones() -> Path:
+    """Find the zone set to use when none is named.
+
+    ``./zones`` when it holds zone files, else the set shipped in the package
+    (``footfall/zones/data``, a pip install), else the checkout's ``zones/`` (an
+    editable install).
+
+    Raises
+    ------
+    ZoneError
+        When none exists: pass a path.
+    """
+    here = Path("zones")
+    checkout = Path(__file__).resolve().parents[3] / "zones"
+    for candidate in (here, packaged_zones(), checkout):
+        if candidate is not None and candidate.is_dir() and any(candidate.glob("*.geojson")):
+            return candidate
+    raise ZoneError(
+        "no zone set found in ./zones, in the package or in the footfall checkout: pass "
+        "--zones DIR (e.g. a clone's zones/, or one built with `footfall zones build --out DIR`)"
+    )

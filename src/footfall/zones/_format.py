@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
-from footfall.zones._set import DERIVED_COLUMNS, PROPERTY_COLUMNS, ZoneSet, load_feature_collection
+from footfall.zones._schema import DERIVED_COLUMNS, PROPERTY_COLUMNS
 
 __all__ = [
     "write_zones",
@@ -134,9 +134,7 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-def write_zones(
-    zones: ZoneSet | gpd.GeoDataFrame, path: str | Path, *, by_town: bool | None = None
-) -> list[Path]:
+def write_zones(zones: Any, path: str | Path, *, by_town: bool | None = None) -> list[Path]:
     """Write zones with the canonical writer.
 
     Parameters
@@ -157,7 +155,7 @@ def write_zones(
     list of Path
         The files written.
     """
-    gdf = zones.gdf if isinstance(zones, ZoneSet) else zones
+    gdf = getattr(zones, "gdf", zones)  # a ZoneSet or a GeoDataFrame
     path = Path(path)
     if by_town is None:
         by_town = path.suffix.lower() != ".geojson"
@@ -374,3 +372,22 @@ def _add_missing(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if c not in frame.columns:
             frame[c] = None
     return frame
+
+
+def load_feature_collection(path: Path) -> dict:
+    """Parse a file as a GeoJSON FeatureCollection (a dict with a ``features`` list).
+
+    Raises
+    ------
+    ZoneError
+        When the file is unreadable, not JSON or not a FeatureCollection.
+    """
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ZoneError(f"{path}: not a readable JSON file ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise ZoneError(f"{path}: not a GeoJSON FeatureCollection")
+    if not isinstance(doc.get("features"), list):
+        raise ZoneError(f"{path}: FeatureCollection without a 'features' list")
+    return doc

@@ -1,4 +1,4 @@
-"""The ZoneSet: zones of one or more GeoJSON files as a GeoDataFrame."""
+"""The ZoneSet: zones as a GeoDataFrame (readers: :mod:`footfall.zones._coerce`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import difflib
 import hashlib
 import json
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,34 +15,12 @@ import pandas as pd
 import shapely
 
 from footfall.errors import ZoneError
+from footfall.zones._schema import DERIVED_COLUMNS, PROPERTY_COLUMNS
 
 if TYPE_CHECKING:
-    from footfall.zones.validate import ValidationReport
+    from footfall.zones._checks import ValidationReport
 
-__all__ = [
-    "default_zones",
-    "packaged_zones",
-    "ZoneSet",
-    "read_zones",
-    "read_geojson_zones",
-    "load_feature_collection",
-    "PROPERTY_COLUMNS",
-    "DERIVED_COLUMNS",
-]
-
-#: Feature properties of a zone, in file order (DESIGN §3).
-PROPERTY_COLUMNS: tuple[str, ...] = (
-    "zone_id",
-    "name",
-    "insee",
-    "population",
-    "department",
-    "region",
-    "metro_continuity",
-    "tourist",
-)
-#: Columns a ZoneSet computes or records itself: never written back as properties.
-DERIVED_COLUMNS: tuple[str, ...] = ("source", "area_km2")
+__all__ = ["ZoneSet", "PROPERTY_COLUMNS", "DERIVED_COLUMNS"]
 
 
 class ZoneSet:
@@ -168,134 +145,9 @@ class ZoneSet:
         ValidationReport
             Every problem found, with zone_id, severity and reason.
         """
-        from footfall.zones.validate import validate_zoneset
+        from footfall.zones._checks import validate_zoneset
 
         return validate_zoneset(self)
-
-
-def read_zones(
-    zones: Any = None, *, zone_id_col: str | None = None, ids: Iterable[Any] | None = None
-) -> ZoneSet:
-    """Read or convert zones from anything a GIS user holds.
-
-    Parameters
-    ----------
-    zones : path, GeoDataFrame, GeoSeries, geometry, mapping, sequence or ZoneSet, optional
-        No argument: ``./zones`` when it holds zone files, else the zone set shipped
-        with the package (423 towns). A path: a ``.geojson`` file or a folder of
-        them, a GeoPackage (``.gpkg``), GeoParquet (``.parquet``), Shapefile
-        (``.shp``/``.zip``) or FlatGeobuf (``.fgb``). A GeoDataFrame or GeoSeries in
-        any CRS (reprojected to EPSG:4326), one polygon, a dict ``zone_id ->
-        polygon`` or a list of polygons (ids from `ids`).
-    zone_id_col : str, optional
-        Column holding the zone ids when it is not ``zone_id``.
-    ids : iterable, optional
-        Zone ids of a list of polygons or of a GeoSeries.
-
-    Returns
-    -------
-    ZoneSet
-        Only ``zone_id`` and the polygon are required; missing town properties are
-        missing values (ranking fills them, see :func:`footfall.zones.complete_towns`).
-
-    Raises
-    ------
-    ZoneError
-        See :func:`footfall.zones.as_zoneset` and :func:`read_geojson_zones`.
-    """
-    from footfall.zones._coerce import as_zoneset
-
-    return as_zoneset(zones, zone_id_col=zone_id_col, ids=None if ids is None else list(ids))
-
-
-def read_geojson_zones(path: str | Path) -> ZoneSet:
-    """Read a zone set from a GeoJSON file or a directory of ``*.geojson`` files.
-
-    Parameters
-    ----------
-    path : str or Path
-        A ``.geojson`` file, or a directory whose ``*.geojson`` files are read.
-
-    Returns
-    -------
-    ZoneSet
-
-    Raises
-    ------
-    ZoneError
-        When a file cannot be read as a zone FeatureCollection, a feature has
-        no string ``zone_id`` or no non-empty (Multi)Polygon geometry, or a
-        ``zone_id`` repeats; the message names the file, zone and reason.
-        Other problems (invalid geometry, overlaps, property types) are
-        reported by :meth:`ZoneSet.validate`.
-    """
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.geojson"))
-        if not files:
-            raise ZoneError(f"{path}: no *.geojson zone file in this directory")
-    elif path.exists():
-        files = [path]
-    else:
-        raise ZoneError(f"{path}: no such file or directory")
-    from footfall.zones._format import read_geojson_files
-
-    gdf = read_geojson_files(files)
-    dup = gdf.loc[gdf["zone_id"].duplicated(keep=False), ["zone_id", "source"]]
-    if len(dup):
-        zid = dup["zone_id"].iloc[0]
-        where = sorted(dup.loc[dup["zone_id"] == zid, "source"])
-        raise ZoneError(f"{path}: zone_id {zid!r} appears more than once (in {', '.join(where)})")
-    return ZoneSet(gpd.GeoDataFrame(gdf, geometry="geometry", crs="EPSG:4326"), sources=files)
-
-
-def load_feature_collection(path: Path) -> dict:
-    """Parse a file as a GeoJSON FeatureCollection (a dict with a ``features`` list).
-
-    Raises
-    ------
-    ZoneError
-        When the file is unreadable, not JSON or not a FeatureCollection.
-    """
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ZoneError(f"{path}: not a readable JSON file ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
-        raise ZoneError(f"{path}: not a GeoJSON FeatureCollection")
-    if not isinstance(doc.get("features"), list):
-        raise ZoneError(f"{path}: FeatureCollection without a 'features' list")
-    return doc
-
-
-def packaged_zones() -> Path | None:
-    """Find the zone set shipped inside the wheel (``footfall/zones/data``); None in a checkout."""
-    data = resources.files("footfall.zones") / "data"
-    path = Path(str(data))
-    return path if path.is_dir() and any(path.glob("*.geojson")) else None
-
-
-def default_zones() -> Path:
-    """Find the zone set to use when none is named.
-
-    ``./zones`` when it holds zone files, else the set shipped in the package
-    (``footfall/zones/data``, a pip install), else the checkout's ``zones/`` (an
-    editable install).
-
-    Raises
-    ------
-    ZoneError
-        When none exists: pass a path.
-    """
-    here = Path("zones")
-    checkout = Path(__file__).resolve().parents[3] / "zones"
-    for candidate in (here, packaged_zones(), checkout):
-        if candidate is not None and candidate.is_dir() and any(candidate.glob("*.geojson")):
-            return candidate
-    raise ZoneError(
-        "no zone set found in ./zones, in the package or in the footfall checkout: pass "
-        "--zones DIR (e.g. a clone's zones/, or one built with `footfall zones build --out DIR`)"
-    )
 
 
 def _null_to_none(value: object) -> object:

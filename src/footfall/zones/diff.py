@@ -9,9 +9,10 @@ from typing import Any
 
 import shapely
 
+from footfall.zones._coerce import read_zones
 from footfall.zones._format import plain_value
 from footfall.zones._geo import geodesic_area, to_crs, utm_crs
-from footfall.zones._set import ZoneSet, read_zones
+from footfall.zones._set import ZoneSet
 
 __all__ = ["diff_zones", "ZoneDiff", "ZoneChange"]
 

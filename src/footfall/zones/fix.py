@@ -12,18 +12,15 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
-from footfall.zones._format import DECIMALS, format_zones
-from footfall.zones._geo import polygonal_part, to_crs
-from footfall.zones._set import load_feature_collection
-from footfall.zones.validate import (
+from footfall.zones._checks import (
     _excess_decimals,
-    _is_ring,
     _misoriented_rings,
     _out_of_range,
     _range_message,
-    declared_crs,
-    zone_files,
 )
+from footfall.zones._format import DECIMALS, format_zones, load_feature_collection
+from footfall.zones._geo import polygonal_part, to_crs
+from footfall.zones.validate import _is_ring, declared_crs, zone_files
 
 __all__ = ["fix_zones", "FixReport", "ZoneFix"]
 
