@@ -381,22 +381,12 @@ def _towns(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, int, tuple[str, str], int]:
     """Every town used (by zone_id), daily passages, default N, baseline, eligible towns."""
     from footfall.indicators import BASELINE
-    from footfall.ranking import Palmares
+    from footfall.ranking import Palmares, rank_eligible
 
     props = pd.DataFrame(zones.gdf.drop(columns="geometry")).set_index("zone_id")
     if isinstance(palmares, Palmares):
         scores = palmares.scores
-        ranked = (
-            scores[scores["eligible"]]
-            .reset_index()
-            .sort_values(
-                ["monthly_passages", "resilience", "zone_id"],
-                ascending=[False, False, True],
-                na_position="last",
-                kind="stable",
-            )
-        )
-        ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+        ranked = rank_eligible(scores)
         table = ranked.set_index("zone_id")[["rank", "monthly_passages", "resilience"]]
         daily = palmares.daily
         default_top = palmares.params.get("top") or len(table)

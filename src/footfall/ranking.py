@@ -530,17 +530,7 @@ def palmares(
         .join(elig)
     )
 
-    ranked = (
-        scores[scores["eligible"]]
-        .reset_index()
-        .sort_values(
-            ["monthly_passages", "resilience", "zone_id"],
-            ascending=[False, False, True],
-            na_position="last",
-            kind="stable",
-        )
-    )
-    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    ranked = rank_eligible(scores)
     ranked, ties = _intervals(
         ranked,
         hourly,
@@ -605,6 +595,26 @@ def publication(min_count: int) -> dict[str, Any]:
         "suppression": SUPPRESSION_RULE if min_count > 0 else "off (min_count 0)",
         "csv_escaping": "OWASP: text cells starting with = + - @ tab CR get a leading '",
     }
+
+
+def rank_eligible(scores: pd.DataFrame) -> pd.DataFrame:
+    """Rank every eligible zone of `scores`: monthly passages, then resilience, then zone_id.
+
+    Returns the eligible rows (``zone_id`` as a column) in rank order, with ``rank`` 1, 2,
+    3... first; missing figures rank last, and no rank is shared.
+    """
+    ranked = (
+        scores[scores["eligible"]]
+        .reset_index()
+        .sort_values(
+            ["monthly_passages", "resilience", "zone_id"],
+            ascending=[False, False, True],
+            na_position="last",
+            kind="stable",
+        )
+    )
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    return ranked
 
 
 _TIE_COLUMNS = ["rank", "zone_id", "name", "next_rank", "next_zone_id", "next_name"]
