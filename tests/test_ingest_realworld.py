@@ -193,6 +193,38 @@ def test_int_text_uint64_and_uuid_ids_count_the_same(tmp_path, pings, column):
     same(count(tmp_path / "b.parquet"), reference)
 
 
+def test_dictionary_read_only_where_every_page_is_dictionary_encoded(tmp_path, pings):
+    # issue 15: pyarrow falls back to plain pages once a dictionary page passes 1 MB
+    # (many distinct ids); reading such a column as a dictionary re-encodes every value
+    # (4-5x the plain read), so only a column dictionary-encoded throughout is.
+    from footfall.ingest import _dictionary_column
+
+    rng = np.random.default_rng(3)
+    many = np.array([str(uuid.UUID(int=int(i))) for i in rng.integers(1, 2**62, 60_000)])
+    few = many[rng.integers(0, 500, 60_000)]
+    cases = {"fallback": (many, {}), "dictionary": (few, {}),
+             "big page": (many, {"dictionary_pagesize_limit": 1 << 26}),
+             "plain": (few, {"use_dictionary": False})}  # fmt: skip
+    seen = {}
+    for name, (ids, kw) in cases.items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"device_id": ids}), path, **kw)
+        pf = pq.ParquetFile(path)
+        assert pf.metadata.row_group(0).column(0).has_dictionary_page == (name != "plain")
+        seen[name] = _dictionary_column(pf, "device_id")
+    assert seen == {"fallback": False, "dictionary": True, "big page": True, "plain": False}
+    # and the count is the same either way
+    n = len(pings)
+    ids = many[pings["device_id"].to_numpy() % len(many)]
+    uu = pa.Table.from_pandas(pings.assign(device_id=ids[:n]), preserve_index=False)
+    pq.write_table(uu, tmp_path / "f.parquet", dictionary_pagesize_limit=4096)
+    pq.write_table(uu, tmp_path / "d.parquet", dictionary_pagesize_limit=1 << 26)
+    pq.write_table(uu, tmp_path / "p.parquet", use_dictionary=False)
+    ref = count(tmp_path / "p.parquet")
+    same(count(tmp_path / "f.parquet"), ref)
+    same(count(tmp_path / "d.parquet"), ref)
+
+
 # --- timestamps ----------------------------------------------------------------------
 
 

@@ -401,8 +401,20 @@ def list_fragments(
     return out or [Fragment(str(path), fmt, size, digest, 0, 0, None, has_acc, cols)]
 
 
+#: Most bytes a row of dictionary indices takes in a column chunk's data pages (RLE /
+#: bit-packed indices are at most 32 bits); more means the writer fell back to plain
+#: pages (pyarrow does once the dictionary page passes 1 MB, as with many distinct ids).
+_MAX_INDEX_BYTES = 4.5
+
+
 def _dictionary_column(pf: pq.ParquetFile, name: str) -> bool:
-    """Whether Parquet stores text column `name` dictionary-encoded (its first row group)."""
+    """Whether Parquet stores text column `name` dictionary-encoded throughout (first row group).
+
+    A chunk with a dictionary page whose data pages hold more than
+    :data:`_MAX_INDEX_BYTES` a row fell back to plain pages: reading it as a
+    dictionary would make pyarrow dictionary-encode every plain value again (4-5x the
+    plain read), so it is read plain.
+    """
     field_type = pf.schema_arrow.field(name).type
     if not (pa.types.is_string(field_type) or pa.types.is_large_string(field_type)
             or pa.types.is_binary(field_type) or pa.types.is_large_binary(field_type)):  # fmt: skip
@@ -414,7 +426,11 @@ def _dictionary_column(pf: pq.ParquetFile, name: str) -> bool:
     for j in range(rg.num_columns):
         chunk = rg.column(j)
         if chunk.path_in_schema == name:
-            return bool(chunk.has_dictionary_page)
+            if not chunk.has_dictionary_page or chunk.num_values == 0:
+                return False
+            start = chunk.dictionary_page_offset or 0
+            data = start + chunk.total_compressed_size - chunk.data_page_offset
+            return data <= _MAX_INDEX_BYTES * chunk.num_values
     return False
 
 
