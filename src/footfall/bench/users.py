@@ -69,6 +69,7 @@ def make_user_pings(zones: Any, folder: str | os.PathLike, n: int, seed: int = 2
     import shapely
 
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     sub = zones.gdf.iloc[:N_ZONES]
     zone_file = folder / "zones.geojson"
     sub.drop(columns="source", errors="ignore").to_file(zone_file, driver="GeoJSON")
