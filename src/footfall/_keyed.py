@@ -130,7 +130,7 @@ _LITTLE = sys.byteorder == "little"
 
 @intrinsic
 def _load_u64(typingctx, arr, p):  # pragma: no cover - numba
-    """The 8 bytes ``arr[p : p + 8]`` of a uint8 array as one unaligned native load."""
+    """Load ``arr[p : p + 8]`` (uint8) as one unaligned native 64-bit word."""
     sig = types.uint64(arr, types.intp)
 
     def codegen(context, builder, signature, args):
