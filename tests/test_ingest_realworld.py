@@ -101,6 +101,22 @@ def test_siphash_matches_the_reference_and_its_published_vectors():
         )
 
 
+def test_text_keys_at_every_offset_match_the_reference():
+    # issue 15: words are read with one unaligned load; ids packed back to back in an
+    # Arrow buffer start at any offset, and their tails are 0-7 bytes
+    keys = derive_keys(SECRET)
+    key = b"".join(int(k).to_bytes(8, "little") for k in keys[2:4])
+    rng = np.random.default_rng(5)
+    ids = [bytes(rng.integers(97, 123, n, dtype=np.uint8)) for n in range(1, 70)]
+    arr = pa.array(ids, pa.binary())  # lower-case letters: never a decimal integer
+    offsets = np.frombuffer(arr.buffers()[1], np.int32)[: len(ids) + 1]
+    data = np.frombuffer(arr.buffers()[2], np.uint8)
+    assert len({int(o) % 8 for o in offsets}) == 8
+    got, none = keys_bytes(offsets, data, np.zeros(len(ids), bool), keys)
+    assert not none.any()
+    assert [int(g) for g in got] == [_siphash(key, m, 1, 3) for m in ids]
+
+
 def _text_keys(values, secret=SECRET):
     arr = pa.array(values, pa.string())
     n = len(arr)
