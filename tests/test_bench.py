@@ -80,6 +80,18 @@ def test_cli_bench_text_and_subsampled_peers():
     assert "H3 resolution" in result.output and "latlng_to_cell r" not in result.output
 
 
+@needs_zones
+def test_cli_bench_quick_keeps_explicit_options():
+    result = CliRunner().invoke(
+        cli, ["bench", "--zones", str(ZONES_DIR), "--quick", "--points", "3000", "--section",
+              "h3", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["points_per_mix"] == 3000  # given explicitly: --quick's 1 M does not apply
+    assert {r["section"] for r in doc["rows"]} == {"h3"}
+
+
 def test_cli_bench_bad_input_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["bench", "--zones", str(tmp_path / "nowhere")])
     assert result.exit_code != 0
