@@ -152,6 +152,7 @@ def _duckdb(zones: Any, pings: Path) -> tuple[float, pd.DataFrame]:
     from footfall.bench.assign import _duckdb_connect
 
     con = _duckdb_connect()
+    con.execute("SET enable_progress_bar = false")  # it would print into the report
     con.register(
         "zone_wkb",
         pd.DataFrame({"zone_id": list(zones.zone_ids), "wkb": zones.gdf.geometry.to_wkb()}),
