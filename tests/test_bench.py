@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from footfall.bench import MIXES, SECTIONS, make_points, run_bench
+from footfall.bench.users import ID_FLAVOURS
 from footfall.cli import cli
 from footfall.errors import InputError
 
@@ -51,6 +52,19 @@ def test_cli_bench_small_json():
     assert exact["zone vertices"]["points"] > 10_000
     assert doc["index"]["megabytes"] < 200 and doc["index"]["build_seconds"] > 0
     assert doc["peak_rss_mb"] > 0 and doc["machine"]["cores"] >= 1
+    # e2e as users feel it (issue 15): CLI, in-process, read floor, DuckDB, id flavours
+    users = {(r["mix"], r["method"]): r for r in doc["rows"] if r["mix"] in ID_FLAVOURS}
+    assert {m for _, m in users} == {
+        "pyarrow read floor", "footfall count CLI", "count_passages", "DuckDB spatial"
+    }  # fmt: skip
+    assert {f for f, _ in users} == set(ID_FLAVOURS)
+    assert users[("int", "DuckDB spatial")]["mismatches"] == 0  # DuckDB agrees with us
+    cli_row = users[("int", "footfall count CLI")]
+    assert cli_row["ours_vs_method"] == pytest.approx(
+        cli_row["seconds"] / users[("int", "pyarrow read floor")]["seconds"]
+    )
+    assert users[("uuid", "count_passages")]["ours_vs_method"] > 0
+    assert len(cli_row["load_average"]) == 2
 
 
 @needs_zones
@@ -64,6 +78,18 @@ def test_cli_bench_text_and_subsampled_peers():
     assert "footfall ZoneIndex" in result.output and "DuckDB spatial" in result.output
     assert "on the first 1,000 points" in result.output
     assert "H3 resolution" in result.output and "latlng_to_cell r" not in result.output
+
+
+@needs_zones
+def test_cli_bench_quick_keeps_explicit_options():
+    result = CliRunner().invoke(
+        cli, ["bench", "--zones", str(ZONES_DIR), "--quick", "--points", "3000", "--section",
+              "h3", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["points_per_mix"] == 3000  # given explicitly: --quick's 1 M does not apply
+    assert {r["section"] for r in doc["rows"]} == {"h3"}
 
 
 def test_cli_bench_bad_input_is_one_line(tmp_path):

@@ -162,7 +162,11 @@ def test_text_device_ids_never_reach_an_output(tmp_path, pings):
     out.parent.mkdir()
     count(tmp_path / "p.csv", out=out)
     files = list(out.parent.iterdir())
-    assert len(files) == 5  # hourly, panel, quarantine, replicates, manifest
+    # hourly, panel, quarantine, replicates (issue 16) and the manifest
+    assert sorted(f.name for f in files) == sorted(
+        f"hourly.{k}" for k in ("parquet", "panel.parquet", "quarantine.parquet",
+                                "replicates.parquet", "manifest.json")
+    )  # fmt: skip
     for path in files:
         data = path.read_bytes()
         assert b"user-" not in data and b"example.org" not in data, path

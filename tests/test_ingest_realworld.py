@@ -102,6 +102,22 @@ def test_siphash_matches_the_reference_and_its_published_vectors():
         )
 
 
+def test_text_keys_at_every_offset_match_the_reference():
+    # issue 15: words are read with one unaligned load; ids packed back to back in an
+    # Arrow buffer start at any offset, and their tails are 0-7 bytes
+    keys = derive_keys(SECRET)
+    key = b"".join(int(k).to_bytes(8, "little") for k in keys[2:4])
+    rng = np.random.default_rng(5)
+    ids = [bytes(rng.integers(97, 123, n, dtype=np.uint8)) for n in range(1, 70)]
+    arr = pa.array(ids, pa.binary())  # lower-case letters: never a decimal integer
+    offsets = np.frombuffer(arr.buffers()[1], np.int32)[: len(ids) + 1]
+    data = np.frombuffer(arr.buffers()[2], np.uint8)
+    assert len({int(o) % 8 for o in offsets}) == 8
+    got, none = keys_bytes(offsets, data, np.zeros(len(ids), bool), keys)
+    assert not none.any()
+    assert [int(g) for g in got] == [_siphash(key, m, 1, 3) for m in ids]
+
+
 def _text_keys(values, secret=SECRET):
     arr = pa.array(values, pa.string())
     n = len(arr)
@@ -192,6 +208,38 @@ def test_int_text_uint64_and_uuid_ids_count_the_same(tmp_path, pings, column):
     pq.write_table(t, tmp_path / "b.parquet", use_dictionary=True)
     same(count(tmp_path / "a.parquet"), reference)
     same(count(tmp_path / "b.parquet"), reference)
+
+
+def test_dictionary_read_only_where_every_page_is_dictionary_encoded(tmp_path, pings):
+    # issue 15: pyarrow falls back to plain pages once a dictionary page passes 1 MB
+    # (many distinct ids); reading such a column as a dictionary re-encodes every value
+    # (4-5x the plain read), so only a column dictionary-encoded throughout is.
+    from footfall.ingest import _dictionary_column
+
+    rng = np.random.default_rng(3)
+    many = np.array([str(uuid.UUID(int=int(i))) for i in rng.integers(1, 2**62, 60_000)])
+    few = many[rng.integers(0, 500, 60_000)]
+    cases = {"fallback": (many, {}), "dictionary": (few, {}),
+             "big page": (many, {"dictionary_pagesize_limit": 1 << 26}),
+             "plain": (few, {"use_dictionary": False})}  # fmt: skip
+    seen = {}
+    for name, (ids, kw) in cases.items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"device_id": ids}), path, **kw)
+        pf = pq.ParquetFile(path)
+        assert pf.metadata.row_group(0).column(0).has_dictionary_page == (name != "plain")
+        seen[name] = _dictionary_column(pf, "device_id")
+    assert seen == {"fallback": False, "dictionary": True, "big page": True, "plain": False}
+    # and the count is the same either way
+    n = len(pings)
+    ids = many[pings["device_id"].to_numpy() % len(many)]
+    uu = pa.Table.from_pandas(pings.assign(device_id=ids[:n]), preserve_index=False)
+    pq.write_table(uu, tmp_path / "f.parquet", dictionary_pagesize_limit=4096)
+    pq.write_table(uu, tmp_path / "d.parquet", dictionary_pagesize_limit=1 << 26)
+    pq.write_table(uu, tmp_path / "p.parquet", use_dictionary=False)
+    ref = count(tmp_path / "p.parquet")
+    same(count(tmp_path / "f.parquet"), ref)
+    same(count(tmp_path / "d.parquet"), ref)
 
 
 # --- timestamps ----------------------------------------------------------------------

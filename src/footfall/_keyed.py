@@ -35,9 +35,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets as _secrets
+import sys
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 __all__ = ["new_secret", "derive_keys", "keys_int64", "keys_uint64", "keys_bytes", "siphash13"]
 
@@ -120,6 +123,41 @@ def _int_key(v, negative, k0, k1):  # pragma: no cover - numba
     return _finish(v0, v1, v2, v3, b)
 
 
+#: SipHash reads its message as little-endian words: one unaligned load where the
+#: machine is little-endian, eight byte loads elsewhere.
+_LITTLE = sys.byteorder == "little"
+
+
+@intrinsic
+def _load_u64(typingctx, arr, p):  # pragma: no cover - numba
+    """Load ``arr[p : p + 8]`` (uint8) as one unaligned native 64-bit word."""
+    sig = types.uint64(arr, types.intp)
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(array.data, [args[1]])
+        return builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()), align=1)
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _word(data, p):  # pragma: no cover - numba
+    """Little-endian 64-bit word of ``data[p : p + 8]`` (the caller keeps it in bounds)."""
+    if _LITTLE:
+        return _load_u64(data, p)
+    return (
+        np.uint64(data[p])
+        | np.uint64(data[p + 1]) << np.uint64(8)
+        | np.uint64(data[p + 2]) << np.uint64(16)
+        | np.uint64(data[p + 3]) << np.uint64(24)
+        | np.uint64(data[p + 4]) << np.uint64(32)
+        | np.uint64(data[p + 5]) << np.uint64(40)
+        | np.uint64(data[p + 6]) << np.uint64(48)
+        | np.uint64(data[p + 7]) << np.uint64(56)
+    )
+
+
 @njit(inline="always")
 def _bytes_key(data, start, end, k0, k1):  # pragma: no cover - numba
     """SipHash-1-3 of ``data[start:end]``."""
@@ -128,16 +166,7 @@ def _bytes_key(data, start, end, k0, k1):  # pragma: no cover - numba
     stop = start + (n & ~7)
     p = start
     while p < stop:
-        m = (
-            np.uint64(data[p])
-            | np.uint64(data[p + 1]) << np.uint64(8)
-            | np.uint64(data[p + 2]) << np.uint64(16)
-            | np.uint64(data[p + 3]) << np.uint64(24)
-            | np.uint64(data[p + 4]) << np.uint64(32)
-            | np.uint64(data[p + 5]) << np.uint64(40)
-            | np.uint64(data[p + 6]) << np.uint64(48)
-            | np.uint64(data[p + 7]) << np.uint64(56)
-        )
+        m = _word(data, p)  # p + 8 <= end: in bounds
         v3 ^= m
         v0, v1, v2, v3 = _round(v0, v1, v2, v3)
         v0 ^= m

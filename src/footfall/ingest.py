@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -296,6 +295,8 @@ def _is_url(path: str | os.PathLike) -> bool:
 
 def _filesystem(path: str | os.PathLike) -> tuple[Any, str]:
     """Return the fsspec filesystem of a local path or a URL, and the path within it."""
+    import fsspec  # here: ~70 ms of import that a count of local files need not wait for
+
     try:
         return fsspec.core.url_to_fs(os.fspath(path))
     except (ImportError, ValueError) as exc:  # the filesystem's package is missing, or unknown
@@ -377,14 +378,20 @@ def list_fragments(
     """
     columns = Columns.of(columns)
     fmt = _file_format(path)
-    fs, where = _filesystem(path)
-    size = fs.size(where)
-    digest = _digest(fs, where)
-    if fmt == "csv":
-        cols = columns.resolve(_csv_header(fs, where, _delimiter(path)), str(path))
-        return [Fragment(str(path), fmt, size, digest, has_accuracy=bool(cols.accuracy),
-                         columns=cols)]  # fmt: skip
-    meta = pq.ParquetFile(where, filesystem=fs).metadata
+    if fmt == "parquet" and not _is_url(path):  # a local Parquet file: no fsspec needed
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            digest = file_digest(f)
+        meta = pq.ParquetFile(path).metadata
+    else:
+        fs, where = _filesystem(path)
+        size = fs.size(where)
+        digest = _digest(fs, where)
+        if fmt == "csv":
+            cols = columns.resolve(_csv_header(fs, where, _delimiter(path)), str(path))
+            return [Fragment(str(path), fmt, size, digest, has_accuracy=bool(cols.accuracy),
+                             columns=cols)]  # fmt: skip
+        meta = pq.ParquetFile(where, filesystem=fs).metadata
     cols = columns.resolve(meta.schema.to_arrow_schema().names, str(path))
     has_acc = bool(cols.accuracy)
     out, group, row0, rows = [], [], 0, 0
@@ -399,8 +406,20 @@ def list_fragments(
     return out or [Fragment(str(path), fmt, size, digest, 0, 0, None, has_acc, cols)]
 
 
+#: Most bytes a row of dictionary indices takes in a column chunk's data pages (RLE /
+#: bit-packed indices are at most 32 bits); more means the writer fell back to plain
+#: pages (pyarrow does once the dictionary page passes 1 MB, as with many distinct ids).
+_MAX_INDEX_BYTES = 4.5
+
+
 def _dictionary_column(pf: pq.ParquetFile, name: str) -> bool:
-    """Whether Parquet stores text column `name` dictionary-encoded (its first row group)."""
+    """Whether Parquet stores text column `name` dictionary-encoded throughout (first row group).
+
+    A chunk with a dictionary page whose data pages hold more than
+    :data:`_MAX_INDEX_BYTES` a row fell back to plain pages: reading it as a
+    dictionary would make pyarrow dictionary-encode every plain value again (4-5x the
+    plain read), so it is read plain.
+    """
     field_type = pf.schema_arrow.field(name).type
     if not (pa.types.is_string(field_type) or pa.types.is_large_string(field_type)
             or pa.types.is_binary(field_type) or pa.types.is_large_binary(field_type)):  # fmt: skip
@@ -412,7 +431,11 @@ def _dictionary_column(pf: pq.ParquetFile, name: str) -> bool:
     for j in range(rg.num_columns):
         chunk = rg.column(j)
         if chunk.path_in_schema == name:
-            return bool(chunk.has_dictionary_page)
+            if not chunk.has_dictionary_page or chunk.num_values == 0:
+                return False
+            start = chunk.dictionary_page_offset or 0
+            data = start + chunk.total_compressed_size - chunk.data_page_offset
+            return data <= _MAX_INDEX_BYTES * chunk.num_values
     return False
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -85,6 +86,13 @@ def file_record(path: str | os.PathLike) -> dict[str, Any]:
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and of the packages that shape the results."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    # read once per process: importlib.metadata scans the installed distributions
+    # (~20 ms, paid by every count otherwise)
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):

@@ -145,7 +145,9 @@ def end_to_end_section(ctx: Any) -> list[dict[str, Any]]:
 
     Two simulated mixes of about ``ctx.points`` pings: *city* (about half the pings
     in a zone) and *national* (about 9 %); ``mismatches`` counts zones whose passages
-    differ from the planted ones.
+    differ from the planted ones. Then the comparison as users feel it
+    (:mod:`footfall.bench.users`): the CLI in a fresh process against the pyarrow read
+    floor and DuckDB spatial, and integer against UUID ids, ``ctx.points`` pings each.
     """
     rows = []
     for mix, (background, per_day) in _BENCH_MIXES.items():
@@ -171,4 +173,7 @@ def end_to_end_section(ctx: Any) -> list[dict[str, Any]]:
                 ),
             }
         )
+    from footfall.bench.users import users_rows
+
+    rows += users_rows(ctx.zones, ctx.points, repeat=ctx.repeat, progress=ctx.progress)
     return rows

@@ -49,15 +49,24 @@ __all__ = ["bench"]
     multiple=True,
     help="Run only this section (repeatable), e.g. assign, h3, exact; default: all.",
 )
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A run of a few minutes on 2 cores: 1 M points, 200 k peer points, best of 2 "
+    "(options given explicitly win).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @quiet_option
+@click.pass_context
 def bench(
+    ctx: click.Context,
     zones_path: Path | None,
     points: int,
     peer_points: int,
     repeat: int,
     seed: int | None,
     sections: tuple[str, ...],
+    quick: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -69,6 +78,13 @@ def bench(
     """
     from footfall.bench import SEED, format_report, run_bench
     from footfall.zones import default_zones
+
+    if quick:
+        default = click.core.ParameterSource.DEFAULT
+        given = lambda name: ctx.get_parameter_source(name) != default  # noqa: E731
+        points = points if given("points") else 1_000_000
+        peer_points = peer_points if given("peer_points") else 200_000
+        repeat = repeat if given("repeat") else 2
 
     def progress(message: str) -> None:
         if not quiet:
