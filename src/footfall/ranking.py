@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from footfall._eligibility import _needed, eligibility, seasonality
+from footfall._rank_intervals import (
+    _TIE_COLUMNS,
+    INTERVAL_COLUMNS,
+    _intervals,
+    _ordinal,
+    rank_eligible,
+)
 from footfall.errors import InputError
 from footfall.indicators import (
     BASELINE,
@@ -18,9 +25,7 @@ from footfall.indicators import (
     PERIOD,
     Window,
     daily_passages,
-    figure_intervals,
     monthly_passages,
-    replicate_figures,
     resilience,
     window_coverage,
 )
@@ -48,16 +53,6 @@ __all__ = [
     "seasonality",
 ]
 
-#: The 95 % intervals of the palmarès (issue 16), after the point columns.
-INTERVAL_COLUMNS = [
-    "monthly_passages_low",
-    "monthly_passages_high",
-    "resilience_low",
-    "resilience_high",
-    "rank_low",
-    "rank_high",
-]
-
 #: Columns of the palmarès table and CSV (DESIGN §3).
 COLUMNS = [
     "rank",
@@ -80,9 +75,6 @@ _FIGURES = (
     "resilience_low",
     "resilience_high",
 )
-
-_IDF_DEPARTMENTS = {"75", "77", "78", "91", "92", "93", "94", "95"}
-_OVERSEAS_REGIONS = {"guadeloupe", "martinique", "guyane", "la reunion", "reunion", "mayotte"}
 
 
 @dataclass(frozen=True, repr=False)
@@ -597,216 +589,6 @@ def publication(min_count: int) -> dict[str, Any]:
     }
 
 
-def rank_eligible(scores: pd.DataFrame) -> pd.DataFrame:
-    """Rank every eligible zone of `scores`: monthly passages, then resilience, then zone_id.
-
-    Returns the eligible rows (``zone_id`` as a column) in rank order, with ``rank`` 1, 2,
-    3... first; missing figures rank last, and no rank is shared.
-    """
-    ranked = (
-        scores[scores["eligible"]]
-        .reset_index()
-        .sort_values(
-            ["monthly_passages", "resilience", "zone_id"],
-            ascending=[False, False, True],
-            na_position="last",
-            kind="stable",
-        )
-    )
-    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
-    return ranked
-
-
-_TIE_COLUMNS = ["rank", "zone_id", "name", "next_rank", "next_zone_id", "next_name"]
-
-
-def _intervals(
-    ranked: pd.DataFrame,
-    hourly: pd.DataFrame,
-    daily: pd.DataFrame,
-    intervals: bool,
-    **figure_options: Any,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Add the 95 % interval columns to the ranked towns; list the neighbours in a tie.
-
-    Each bootstrap replicate of the device groups gives every town its figures; the
-    ranked towns are ranked again in each replicate (by monthly passages), and the
-    2.5 and 97.5 percentiles of a town's ranks are its rank interval (widened to hold
-    its rank).
-    """
-    from footfall.tables import read_replicates
-
-    ranked = ranked.copy()
-    for name in INTERVAL_COLUMNS:
-        ranked[name] = pd.array(
-            [pd.NA] * len(ranked), dtype="Int64" if "rank" in name else "Float64"
-        )
-    replicates = read_replicates(hourly) if intervals else None
-    if replicates is None or ranked.empty:
-        return ranked, pd.DataFrame(columns=_TIE_COLUMNS)
-    figures = replicate_figures(replicates, daily, **figure_options)
-    bounds = figure_intervals(figures, daily.columns).reindex(ranked["zone_id"])
-    for name in bounds.columns:
-        ranked[name] = bounds[name].to_numpy()
-    cols = pd.Index(daily.columns).get_indexer(ranked["zone_id"])
-    monthly = figures["monthly_passages"][:, cols]  # (replicates, ranked towns)
-    monthly = np.where(np.isnan(monthly), -np.inf, monthly)
-    order = np.argsort(-monthly, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(1, len(cols) + 1)[None, :], axis=1)
-    low = np.quantile(ranks, 0.025, axis=0, method="lower")
-    high = np.quantile(ranks, 0.975, axis=0, method="higher")
-    point = ranked["rank"].to_numpy()
-    ranked["rank_low"] = pd.array(np.minimum(low, point), dtype="Int64")
-    ranked["rank_high"] = pd.array(np.maximum(high, point), dtype="Int64")
-    a, b = ranked.iloc[:-1], ranked.iloc[1:]
-    overlap = a["rank_high"].to_numpy() >= b["rank_low"].to_numpy()
-    a, b = a[overlap], b[overlap]
-    ties = pd.DataFrame(
-        {
-            "rank": a["rank"].to_numpy(),
-            "zone_id": a["zone_id"].to_numpy(),
-            "name": a["name"].to_numpy(),
-            "next_rank": b["rank"].to_numpy(),
-            "next_zone_id": b["zone_id"].to_numpy(),
-            "next_name": b["name"].to_numpy(),
-        }
-    )
-    return ranked, ties
-
-
-def _ordinal(n: Any) -> str:
-    n = int(n)
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def eligibility(
-    zones: ZoneSet | str | Path,
-    daily: pd.DataFrame | None = None,
-    *,
-    max_population: int | None = 100_000,
-    exclude_ile_de_france: bool = True,
-    exclude_overseas: bool = True,
-    exclude_metro_continuity: bool = True,
-    exclude_tourist: bool = True,
-    seasonality_threshold: float = 1.3,
-    crisis_start: str | pd.Timestamp | None = CRISIS[0],
-    min_coverage: float = 0.8,
-) -> pd.DataFrame:
-    """Which zones may enter the palmarès, and why not.
-
-    Parameters
-    ----------
-    zones : ZoneSet or path
-        The zone set.
-    daily : pandas.DataFrame, optional
-        Daily passages (:func:`footfall.daily_passages`), used to tell tourist towns
-        whose ``tourist`` property is null.
-    max_population : int or None
-        Keep towns with ``population < max_population``; ``None`` disables the filter.
-    exclude_ile_de_france : bool
-        Leave out region Île-de-France (or departments 75, 77, 78, 91-95).
-    exclude_overseas : bool
-        Leave out overseas towns (departments 97x/98x or an overseas region name).
-    exclude_metro_continuity : bool
-        Leave out towns in urban continuity with a métropole (``metro_continuity``).
-    exclude_tourist : bool
-        Leave out tourist towns: ``tourist`` true, or null and the data shows a
-        seasonality above `seasonality_threshold` (see :func:`seasonality`).
-    seasonality_threshold : float
-        Summer over annual mean passages above which a town counts as touristic.
-    crisis_start : date-like
-        The full pre-crisis year the seasonality is measured on ends before this day.
-    min_coverage : float
-        Smallest share of days with data in that year and in its summer.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``zone_id``: ``tourist`` (``"yes"``, ``"no"`` or ``"unknown"`` when
-        neither the property nor the data can tell), ``seasonality`` (float or NaN),
-        ``eligible`` (bool) and ``reasons`` (``"; "``-separated, empty when eligible).
-        A town whose tourist status is unknown is not excluded for it.
-    """
-    zones = as_zoneset(zones)
-    gdf = pd.DataFrame(zones.gdf.drop(columns="geometry")).set_index("zone_id")
-    season = (
-        seasonality(daily, crisis_start=crisis_start, min_coverage=min_coverage)
-        if daily is not None
-        else pd.Series(np.nan, index=gdf.index)
-    ).reindex(gdf.index)
-    prop = gdf["tourist"].astype(object).where(gdf["tourist"].notna(), None)
-    tourist = pd.Series("unknown", index=gdf.index, dtype=object)
-    tourist[prop.map(_true)] = "yes"
-    tourist[prop.notna() & ~prop.map(_true)] = "no"
-    from_data = prop.isna() & season.notna()
-    tourist[from_data] = np.where(season[from_data] > seasonality_threshold, "yes", "no")
-
-    reasons: dict[str, list[str]] = {zid: [] for zid in gdf.index}
-    for zid, row in gdf.iterrows():
-        why = reasons[zid]
-        if max_population is not None:
-            if pd.isna(row["population"]):
-                why.append("population unknown")
-            elif row["population"] >= max_population:
-                why.append(f"population {int(row['population']):,} >= {max_population:,}")
-        region, dep = _plain(row["region"]), _plain(row["department"]).upper()
-        if exclude_ile_de_france and (region == "ile-de-france" or dep in _IDF_DEPARTMENTS):
-            why.append("in Île-de-France")
-        if exclude_overseas and (region in _OVERSEAS_REGIONS or dep[:2] in ("97", "98")):
-            why.append(f"overseas (department {dep})" if dep else f"overseas ({row['region']})")
-        if exclude_metro_continuity and _true(row["metro_continuity"]):
-            why.append("in urban continuity with a métropole")
-        if exclude_tourist and tourist[zid] == "yes":
-            why.append(
-                "tourist town (zone property)"
-                if prop[zid] is not None
-                else f"tourist town (summer/annual passages {season[zid]:.2f} "
-                f"> {seasonality_threshold})"
-            )
-    out = pd.DataFrame({"tourist": tourist, "seasonality": season})
-    out["reasons"] = pd.Series({z: "; ".join(w) for z, w in reasons.items()}, dtype=object)
-    out.insert(2, "eligible", out["reasons"] == "")
-    out.index.name = "zone_id"
-    return out
-
-
-def seasonality(
-    daily: pd.DataFrame,
-    *,
-    crisis_start: str | pd.Timestamp | None = CRISIS[0],
-    min_coverage: float = 0.8,
-) -> pd.Series:
-    """Summer (July-August) over annual mean daily passages, on a full pre-crisis year.
-
-    Parameters
-    ----------
-    daily : pandas.DataFrame
-        Daily passages (:func:`footfall.daily_passages`).
-    crisis_start : date-like
-        The year used is the last calendar year that ends before this day (2019 for
-        the default 16 March 2020); ``None`` uses the last calendar year with data.
-    min_coverage : float
-        Smallest share of days with data in that year and in its July-August.
-
-    Returns
-    -------
-    pandas.Series
-        Per zone; NaN for every zone when the data does not cover that year (the data
-        cannot tell), and for a zone without passage in it.
-    """
-    end = daily.index.max() if crisis_start is None else pd.Timestamp(crisis_start)
-    year = (end + pd.Timedelta(days=1)).year - 1
-    summer = (f"{year}-07-01", f"{year}-08-31")
-    covered = [window_coverage(daily, w)[2] for w in ((f"{year}-01-01", f"{year}-12-31"), summer)]
-    if min(covered) < min_coverage or min(covered) == 0:
-        return pd.Series(np.nan, index=daily.columns, name="seasonality")
-    annual = daily.loc[f"{year}-01-01" : f"{year}-12-31"].mean()
-    ratio = daily.loc[summer[0] : summer[1]].mean() / annual.where(annual > 0)
-    return ratio.rename("seasonality")
-
-
 def _regions(table: pd.DataFrame) -> pd.DataFrame:
     """Towns per region in the table (``top_n``) and in its first 10 (``top_10``)."""
     counts = pd.DataFrame(
@@ -822,33 +604,12 @@ def _regions(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _needed(population: Any, region: bool, metro: bool) -> list[str]:
-    """List the town properties that the eligibility filters in use read."""
-    return (
-        ["population"] * (population is not None)
-        + ["department", "region"] * region
-        + ["metro_continuity"] * metro
-    )
-
-
 def _read_hourly(hourly: pd.DataFrame | str | Path) -> pd.DataFrame:
     if isinstance(hourly, pd.DataFrame):
         return hourly
     from footfall.tables import read_hourly
 
     return read_hourly(hourly)
-
-
-def _true(value: Any) -> bool:
-    return value is not None and not pd.isna(value) and bool(value)
-
-
-def _plain(text: Any) -> str:
-    """Lower-case, accent-free, so "Île-de-France" matches "ile-de-france" ("" for null)."""
-    if text is None or pd.isna(text):
-        return ""
-    decomposed = unicodedata.normalize("NFKD", str(text))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
 def _iso(window: Window) -> list[str | None]:
