@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from footfall.count._spec import CountSpec
 from footfall.count.engines.local import _warm_up
+from footfall.count._spec import CountSpec
 from footfall.ingest import Columns
 
 

@@ -34,7 +34,7 @@ _WARM_ROWS = 2048
 
 
 def _map_threads(workers: int, n: int) -> int:
-    """Numba threads of each map thread: the cores split between ``min(workers, n)`` threads."""
+    """numba threads of each map thread: the cores split between ``min(workers, n)`` threads."""
     return max(1, numba.config.NUMBA_NUM_THREADS // max(1, min(workers, n)))
 
 
