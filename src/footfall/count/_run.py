@@ -230,10 +230,7 @@ def _count_files(
 ) -> pd.DataFrame:
     """List, map and reduce the input files with an engine (`runner`); write the outputs."""
     engine = runner.name
-    if engine == "local":  # the local engine loads the map's kernels while it lists
-        fragments, skipped = runner.list_inputs(files, spec, skip_bad_files, index)
-    else:
-        fragments, skipped = runner.list_inputs(files, spec, skip_bad_files)
+    fragments, skipped = runner.list_inputs(files, spec, skip_bad_files)
     with work_folder(out, zone_doc["hash"], spec) as wd, _say_where(wd, out):
         # the key of the device pseudonyms: pickled with the spec to any engine's workers
         spec = dataclasses.replace(spec, secret=run_secret(wd))

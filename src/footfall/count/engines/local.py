@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numba
 
-from footfall.count._map import collect_fragments, list_file, map_batch, map_fragment
+from footfall.count._map import collect_fragments, list_file, map_fragment
 from footfall.count._progress import _Progress
 from footfall.count._reduce import _reduce_on_disk
 from footfall.count._spec import CountSpec
-from footfall.ingest import Fragment, iter_batches, list_fragments
+from footfall.ingest import Fragment
 
 __all__ = ["LocalEngine"]
 
@@ -27,35 +25,6 @@ def _list_inputs(
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda path: list_file(path, spec, skip_bad_files), files))
     return collect_fragments(files, results)
-
-
-#: Rows of the first input that :func:`_warm_up` maps to load the kernels.
-_WARM_ROWS = 2048
-
-
-def _map_threads(workers: int, n: int) -> int:
-    """numba threads of each map thread: the cores split between ``min(workers, n)`` threads."""
-    return max(1, numba.config.NUMBA_NUM_THREADS // max(1, min(workers, n)))
-
-
-def _warm_up(files: list[Path], assigner: Any, spec: CountSpec, threads: int) -> None:
-    """Map the first rows of the first input and drop the result: numba loads the kernels.
-
-    Loading the cached kernels holds the GIL for a few tenths of a second; done in a
-    thread while the inputs are hashed (which releases the GIL), it overlaps the
-    listing instead of stalling the first map threads. The result is discarded, so it
-    cannot change a count; any error is left for the real map to report.
-    """
-    try:
-        numba.set_num_threads(threads)
-        first = next(f for f in files if isinstance(f, Path) and f.suffix == ".parquet")
-        fragment = list_fragments(first, spec.columns)[0]
-        warm = dataclasses.replace(spec, secret=bytes(16))
-        for _, batch in iter_batches(fragment, spec.columns, batch_rows=_WARM_ROWS):
-            map_batch(batch.slice(0, _WARM_ROWS), assigner, warm)
-            break
-    except Exception:  # noqa: BLE001, S110 - only a warm-up: the map reports real errors
-        pass
 
 
 def _engine_local(
@@ -87,7 +56,7 @@ def _engine_local(
 
     # Split the cores between the map threads, so that each one's assignment kernel
     # runs on its share instead of every thread's kernel claiming all of them.
-    threads = _map_threads(workers, len(fragments))
+    threads = max(1, numba.config.NUMBA_NUM_THREADS // max(1, min(workers, len(fragments))))
     pool = ThreadPoolExecutor(workers, initializer=numba.set_num_threads, initargs=(threads,))
     with pool:
         results = list(pool.map(one, range(len(fragments))))
@@ -114,17 +83,8 @@ class LocalEngine:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def list_inputs(self, files, spec, skip_bad_files, assigner=None):  # noqa: D102
-        if assigner is None or not files:
-            return _list_inputs(files, spec, skip_bad_files, self.workers)
-        # load the map's kernels while the inputs are hashed
-        threads = _map_threads(self.workers, len(files))
-        warm = threading.Thread(target=_warm_up, args=(files, assigner, spec, threads), daemon=True)
-        warm.start()
-        try:
-            return _list_inputs(files, spec, skip_bad_files, self.workers)
-        finally:
-            warm.join()
+    def list_inputs(self, files, spec, skip_bad_files):  # noqa: D102 - see the class
+        return _list_inputs(files, spec, skip_bad_files, self.workers)
 
     def map_fragments(self, fragments, assigner, spec, workdir, **options):  # noqa: D102
         return _engine_local(fragments, assigner, spec, workdir, workers=self.workers, **options)
