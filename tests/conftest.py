@@ -21,6 +21,19 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="module")
+def zones_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the real zone files of the small test towns (``test_hourly.TOWNS``)."""
+    import shutil
+
+    from test_hourly import TOWNS
+
+    out = tmp_path_factory.mktemp("zones")
+    for insee in TOWNS:
+        shutil.copy(next(ZONES_DIR.glob(f"{insee}-*.geojson")), out)
+    return out
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory: pytest.TempPathFactory):
     """Keep the suite's caches (zone indexes) in a temporary folder, never in ~/.cache.

@@ -24,17 +24,9 @@ from footfall.count import load_partial
 from footfall.simulation import simulate
 from footfall.testing import assert_hourly_equal
 from footfall.zones import ZoneSet
-from test_hourly import TOWNS, ZONES_DIR, small_zones
+from test_hourly import small_zones
 
 FOOTFALL = str(Path(sys.executable).parent / "footfall")
-
-
-@pytest.fixture(scope="module")
-def zones_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("zones")
-    for insee in TOWNS:
-        shutil.copy(next(ZONES_DIR.glob(f"{insee}-*.geojson")), out)
-    return out
 
 
 @pytest.fixture(scope="module")

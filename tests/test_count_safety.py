@@ -30,17 +30,9 @@ from footfall.count._spec import CountSpec
 from footfall.errors import InputError
 from footfall.manifest import beside
 from footfall.testing import assert_hourly_equal
-from test_hourly import TOWNS, ZONES_DIR, random_pings, small_index, small_zones
+from test_hourly import random_pings, small_index, small_zones
 
 FOOTFALL = str(Path(sys.executable).parent / "footfall")
-
-
-@pytest.fixture(scope="module")
-def zones_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("zones")
-    for insee in TOWNS:
-        shutil.copy(next(ZONES_DIR.glob(f"{insee}-*.geojson")), out)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,17 +25,9 @@ from click.testing import CliRunner
 
 from footfall.cli import cli
 from footfall.manifest import beside
-from test_hourly import TOWNS, ZONES_DIR, random_pings, small_zones
+from test_hourly import random_pings, small_zones
 
 N = 2_000
-
-
-@pytest.fixture(scope="module")
-def zones_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("zones")
-    for insee in TOWNS:
-        shutil.copy(next(ZONES_DIR.glob(f"{insee}-*.geojson")), out)
-    return out
 
 
 @pytest.fixture(scope="module")
