@@ -96,7 +96,11 @@ def check_zones(gdf: gpd.GeoDataFrame) -> None:
             raise IndexBuildError(f"zone {zid}: geometry is a {geom.geom_type}, not a polygon")
         xmin, ymin, xmax, ymax = geom.bounds
         if xmin < -180 or xmax > 180 or ymin < -90 or ymax > 90:
-            raise IndexBuildError(f"zone {zid}: coordinates outside lon/lat range {geom.bounds}")
+            raise IndexBuildError(
+                f"zone {zid}: coordinates outside lon/lat range {geom.bounds}: zones are "
+                "WGS84 lon/lat; give projected ones as a GeoDataFrame or GeoSeries with "
+                "their CRS, which is reprojected"
+            )
         # Before validity: a ring around a pole is also self-intersecting in lon/lat.
         problem = extent_problem(geom)
         if problem is not None and problem[0] != "extent":
