@@ -14,9 +14,9 @@ Names are loaded lazily so that ``import footfall`` (and the CLI) start fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from footfall._lazy import lazy_names
 from footfall.errors import FootfallError, IndexBuildError, InputError, ZoneError
 
 __version__ = "0.1.0"
@@ -98,17 +98,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'footfall' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names("footfall", _LAZY, __all__, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
