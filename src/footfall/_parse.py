@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
@@ -358,6 +357,8 @@ def _floats(arr: pa.Array, where: str, name: str, dtype: pa.DataType = _FLOAT64)
         try:
             arr = pc.cast(arr, pa.float64())
         except pa.ArrowInvalid:  # garbled text becomes NaN, and the row is quarantined
+            import pandas as pd
+
             number = pd.to_numeric(arr.to_pandas(), errors="coerce")
             return number.to_numpy(dtype.to_pandas_dtype())
     elif not (pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)):

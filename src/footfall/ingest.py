@@ -9,21 +9,25 @@ import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from numba import njit
 
+from footfall._arrow import array, strings
 from footfall._columns import KNOWN_NAMES, Columns
 from footfall._keyed import derive_keys, new_secret
 from footfall._parse import _T_LIMIT, _device_keys, _floats, _timestamps
 from footfall.errors import InputError
 from footfall.manifest import file_digest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "REASONS",
@@ -58,7 +62,7 @@ REASONS: tuple[str, ...] = (
     "low_accuracy",
 )
 
-_REASON_NAMES = pa.array(REASONS, pa.string())
+_REASON_NAMES = strings(REASONS)
 
 #: Default plausible window of ping timestamps (UTC, end excluded).
 DEFAULT_WINDOW: tuple[str, str] = ("2005-01-01", "2050-01-01")
@@ -515,15 +519,15 @@ class Quarantine:
         known = (self.timestamp != NO_TIME) & (np.abs(self.timestamp) < _T_LIMIT)
         return pa.table(
             [
-                pa.array(list(self.sources), pa.string()).take(pa.array(self.source)),
-                pa.array(self.row, pa.int64()),
-                _REASON_NAMES.take(pa.array(self.reason.astype(np.int64) - 1)),
-                pa.array(np.where(known, self.timestamp, 0), pa.int64(), mask=~known).cast(
+                strings(self.sources).take(array(self.source.astype(np.int64))),
+                array(self.row.astype(np.int64)),
+                _REASON_NAMES.take(array(self.reason.astype(np.int64) - 1)),
+                array(np.where(known, self.timestamp, 0).astype(np.int64), mask=~known).cast(
                     pa.timestamp("s", tz="UTC")
                 ),
-                pa.array(self.lat),
-                pa.array(self.lon),
-                pa.array(self.accuracy, mask=np.isnan(self.accuracy)),
+                array(self.lat),
+                array(self.lon),
+                array(self.accuracy, mask=np.isnan(self.accuracy)),
             ],
             schema=QUARANTINE_SCHEMA,
         )
@@ -562,11 +566,24 @@ def quarantine_rows(
 
 def window_seconds(window: tuple[str, str] = DEFAULT_WINDOW) -> tuple[int, int]:
     """Convert a ``(start, end)`` pair of dates or times (UTC) to epoch seconds."""
-    start, end = (pd.Timestamp(w) for w in window)
-    start, end = (w.tz_localize("UTC") if w.tzinfo is None else w for w in (start, end))
+    start, end = (_utc_time(w) for w in window)
     if end <= start:
         raise InputError(f"time window {window!r}: the end is not after the start")
     return int(start.timestamp()), int(end.timestamp())
+
+
+def _utc_time(value: Any) -> datetime:
+    """Return a date or time as an aware datetime (naive: UTC), as pandas reads it."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    if not isinstance(value, datetime):  # other spellings and types: as pandas reads them
+        import pandas as pd
+
+        value = pd.Timestamp(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def read_pings(
@@ -600,6 +617,8 @@ def read_pings(
         ``timestamp`` (UTC, NaT when null, unparseable or beyond 1685..2255), ``lat``,
         ``lon``, ``accuracy_m`` and ``reason`` (empty string for a valid ping).
     """
+    import pandas as pd
+
     columns = Columns.of(columns)
     secret = new_secret() if secret is None else secret
     win = window_seconds(window)

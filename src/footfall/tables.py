@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -30,6 +29,9 @@ from footfall.manifest import (
     read_manifest,
     write_manifest,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "read_hourly",
@@ -148,6 +150,8 @@ def read_replicates(source: str | os.PathLike | pd.DataFrame) -> Replicates | No
     Replicates or None
         None when the count skipped them (``--no-intervals``).
     """
+    import pandas as pd
+
     if isinstance(source, pd.DataFrame):
         return source.attrs.get("replicates")
     path = Path(source)
@@ -293,6 +297,8 @@ def attach_panel(hourly: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
     slicing, and a DataFrame there makes ``pd.concat`` of two slices of one table raise.
     Read it back as a DataFrame with :func:`read_panel`.
     """
+    import pandas as pd
+
     days = pd.to_datetime(panel["day"])
     hourly.attrs["panel"] = {
         "day": [d.date().isoformat() for d in days],
@@ -321,6 +327,8 @@ def read_panel(source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     InputError
         When the file is missing or malformed, or the table carries no panel.
     """
+    import pandas as pd
+
     if isinstance(source, pd.DataFrame):
         attr = source.attrs.get("panel")
         if attr is None:
@@ -357,6 +365,8 @@ def read_hourly(path: str | os.PathLike) -> pd.DataFrame:
         When the file is missing or malformed, or its manifest (``<name>.manifest.json``)
         is missing or records another content (see :func:`verify_output`).
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")

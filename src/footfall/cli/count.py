@@ -141,7 +141,7 @@ def count(
 
     Interrupted, the same command resumes from its checkpoints.
     """
-    from footfall.count import count_passages
+    from footfall.count import run_count
     from footfall.index import ZoneIndex
     from footfall.ingest import file_columns, find_files
     from footfall.zones import read_zones
@@ -150,7 +150,7 @@ def count(
     zones = read_zones(zones_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        hourly = count_passages(
+        counted = run_count(
             list(pings),
             zones,
             index=ZoneIndex(zones, cache=not no_cache),
@@ -166,10 +166,11 @@ def count(
             progress=not quiet and sys.stderr.isatty(),
             intervals=not no_intervals,
         )
-    for warning in caught:  # one line each, without Python's file:line prefix
-        click.echo(f"warning: {warning.message}", err=True)
+    manifest = counted.manifest
+    # one line each, without Python's file:line prefix
+    for message in [*(str(w.message) for w in caught), *manifest["warnings"]]:
+        click.echo(f"warning: {message}", err=True)
     if not quiet:
-        manifest = hourly.attrs["manifest"]
         skipped = {s["path"] for s in manifest["skipped_files"]}
         read = [f for f in find_files(list(pings)) if str(f) not in skipped]
         if read:  # the names chosen in the (first) file's header, in one line
@@ -183,4 +184,4 @@ def count(
         )
         for skipped in manifest["skipped_files"]:
             click.echo(f"skipped {skipped['path']}: {skipped['error']}", err=True)
-        click.echo(f"{len(hourly):,} zone-hours written to {out}")
+        click.echo(f"{counted.hourly.num_rows:,} zone-hours written to {out}")

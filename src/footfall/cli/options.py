@@ -134,7 +134,6 @@ def parse_window(
     """Click callback: ``FIRST:LAST`` local days (both inclusive; either may be empty)."""
     if value is None:
         return None
-    import pandas as pd
 
     parts = value.split(":")
     if len(parts) != 2:
@@ -142,6 +141,8 @@ def parse_window(
             f"{value!r} is not FIRST:LAST, e.g. 2020-03-16: or 2020-01-01:2020-03-15"
         )
     try:
+        import pandas as pd
+
         days = [pd.Timestamp(p).strftime("%Y-%m-%d") if p.strip() else None for p in parts]
     except ValueError as exc:
         raise click.BadParameter(f"{value!r}: not a date ({exc})") from exc

@@ -7,10 +7,13 @@ The count splits in two steps that any engine can call:
   zone-hour and local day with the set of distinct devices behind each, row accounting
   and the quarantined rows;
 * **reduce** — :func:`merge_partials` unites partials exactly, :func:`reduce_partials`
-  gives the hourly and panel tables; checkpoints are reduced by time range
-  (:func:`range_slices`, :func:`reduce_slices`, :func:`assemble`), which bounds memory.
+  gives the hourly, panel and replicate tables (in arrow: :class:`Reduced`); checkpoints
+  are reduced by time range (:func:`range_slices`, :func:`reduce_slices`,
+  :func:`assemble`), which bounds memory.
 
-:func:`count_passages` reads as resolve -> ``engine.run`` (list, map, reduce) -> finish.
+:func:`run_count` reads as resolve -> ``engine.run`` (list, map, reduce) -> finish, in
+arrow (the CLI needs no pandas); :func:`count_passages` is it with the hourly table as a
+DataFrame.
 
 Layering rule
 -------------
@@ -36,6 +39,8 @@ from footfall._lazy import lazy_names
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
     "count_passages": "footfall.count._run",
+    "run_count": "footfall.count._run",
+    "Counted": "footfall.count._run",
     "CountSpec": "footfall.count._spec",
     "Partial": "footfall.count._partial",
     "visit_range": "footfall.count._partial",
@@ -48,8 +53,9 @@ _LAZY: dict[str, str] = {
     "collect_fragments": "footfall.count._map",
     "merge_partials": "footfall.count._reduce",
     "reduce_partials": "footfall.count._reduce",
-    "hourly_frame": "footfall.count._reduce",
-    "panel_frame": "footfall.count._reduce",
+    "hourly_table": "footfall.count._reduce",
+    "panel_table": "footfall.count._reduce",
+    "Reduced": "footfall.count._reduce",
     "range_slices": "footfall.count._reduce",
     "reduce_slices": "footfall.count._reduce",
     "assemble": "footfall.count._reduce",
@@ -63,25 +69,28 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "CHECKPOINT_VERSION",
     "CountSpec",
+    "Counted",
     "ENGINES",
     "Partial",
     "RANGE_DAYS",
     "RANGE_HOURS",
+    "Reduced",
     "assemble",
     "collect_fragments",
     "count_passages",
     "get_engine",
-    "hourly_frame",
+    "hourly_table",
     "list_file",
     "load_partial",
     "map_batch",
     "map_fragment",
     "merge_partials",
-    "panel_frame",
     "panel_range",
+    "panel_table",
     "range_slices",
     "reduce_partials",
     "reduce_slices",
+    "run_count",
     "visit_range",
 ]
 
@@ -100,14 +109,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         visit_range,
     )
     from footfall.count._reduce import (
+        Reduced,
         assemble,
-        hourly_frame,
+        hourly_table,
         merge_partials,
-        panel_frame,
+        panel_table,
         range_slices,
         reduce_partials,
         reduce_slices,
     )
-    from footfall.count._run import count_passages
+    from footfall.count._run import Counted, count_passages, run_count
     from footfall.count._spec import CountSpec
     from footfall.count.engines import ENGINES, get_engine

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from footfall.count._spec import CountSpec
@@ -94,6 +93,8 @@ def coordinate_sample(
     sources: Iterable[Fragment | pa.Table], columns: Columns, rows: int = _SAMPLE_ROWS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Up to `rows` (lat, lon) pairs from the first inputs, as float64 (NaN: unparseable)."""
+    import pandas as pd  # to_numeric: garbled text as NaN, as the count reads it
+
     lats, lons, n = [], [], 0
     for source in sources:
         if n >= rows:

@@ -11,9 +11,8 @@ import csv
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 
 from footfall.count._checkpoint import _load_meta, _save_partial
@@ -22,6 +21,9 @@ from footfall.count._partial import Partial
 from footfall.count._spec import CountSpec
 from footfall.errors import InputError
 from footfall.ingest import Fragment, iter_batches, list_fragments
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["map_batch", "map_fragment", "list_file", "collect_fragments"]
 

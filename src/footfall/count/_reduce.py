@@ -13,12 +13,12 @@ import functools
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
+from footfall._arrow import array, strings
 from footfall.count._checkpoint import _array, _groups
 from footfall.count._kernels import LOW32, REPLICATE_GROUPS, union
 from footfall.count._partial import (
@@ -29,13 +29,15 @@ from footfall.count._partial import (
     _add_accounting,
     _new_accounting,
 )
+from footfall.count._spec import utc_offsets
 from footfall.ingest import Quarantine
 
 __all__ = [
     "merge_partials",
     "reduce_partials",
-    "hourly_frame",
-    "panel_frame",
+    "Reduced",
+    "hourly_table",
+    "panel_table",
     "range_slices",
     "reduce_slices",
     "assemble",
@@ -121,28 +123,39 @@ def _sum_counts(
     return unique[keep], total[keep]
 
 
-def hourly_frame(
+class Reduced(NamedTuple):
+    """What a reduce gives: the count's tables, in arrow (their on-disk types).
+
+    ``hourly`` and ``panel`` as :func:`hourly_table` and :func:`panel_table` build them;
+    ``replicates`` as :meth:`footfall.tables.Replicates.table` lays them out, or None
+    when the count skips them.
+    """
+
+    hourly: pa.Table
+    panel: pa.Table
+    replicates: pa.Table | None
+
+
+def hourly_table(
     key: np.ndarray,
     passages: np.ndarray,
     pings: np.ndarray,
     zone_ids: Sequence[str],
     tz: str,
-) -> pd.DataFrame:
+) -> pa.Table:
     """Assemble the hourly table (DESIGN §3) from visit keys, sorted by zone and hour."""
     order = np.argsort(key, kind="stable")  # by hour, then zone (a no-op when sorted)
     zone_row = (key & LOW32)[order]
     by_zone = np.argsort(zone_row.astype(_row_dtype(len(zone_ids))), kind="stable")
     order, zone_row = order[by_zone], zone_row[by_zone]
-    # Built in arrow, whose types read_hourly gives back; the columns stay apart.
-    table = pa.table(
+    return pa.table(
         {
-            "zone_id": pa.array(list(zone_ids), pa.string()).take(pa.array(zone_row)),
-            "hour": pa.array((key[order] >> 32) * 3_600_000_000_000, pa.timestamp("ns", tz=tz)),
-            "passages": pa.array(passages[order].astype(np.int64, copy=False)),
-            "pings": pa.array(pings[order].astype(np.int64, copy=False)),
+            "zone_id": strings(zone_ids).take(array(zone_row.astype(np.int64))),
+            "hour": array((key[order] >> 32) * 3_600_000_000_000, pa.timestamp("ns", tz=tz)),
+            "passages": array(passages[order].astype(np.int64, copy=False)),
+            "pings": array(pings[order].astype(np.int64, copy=False)),
         }
     )
-    return table.to_pandas(split_blocks=True)
 
 
 def _row_dtype(n: int) -> type:
@@ -150,32 +163,36 @@ def _row_dtype(n: int) -> type:
     return np.uint16 if n <= 1 << 16 else np.uint32
 
 
-def panel_frame(day: np.ndarray, active: np.ndarray) -> pd.DataFrame:
-    """Assemble the panel table: ``day`` (local date, naive midnight), ``active_devices``."""
+def panel_table(day: np.ndarray, active: np.ndarray) -> pa.Table:
+    """Assemble the panel table: ``day`` (local date), ``active_devices``, by day."""
     order = np.argsort(day, kind="stable")
-    return pd.DataFrame(
+    return pa.table(
         {
-            "day": pd.to_datetime(day[order], unit="D").as_unit("ns"),
-            "active_devices": active[order].astype(np.int64),
+            "day": array(day[order].astype(np.int32), pa.date32()),
+            "active_devices": array(active[order].astype(np.int64)),
         }
     )
 
 
 def reduce_partials(
-    partials: Iterable[Partial], zone_ids: Sequence[str], tz: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """REDUCE in memory: partials -> ``(hourly, panel)`` tables (exact).
+    partials: Iterable[Partial], zone_ids: Sequence[str], tz: str, replicates: bool = True
+) -> Reduced:
+    """REDUCE in memory: partials -> the hourly, panel (and replicate) tables, exactly.
 
     For inputs too large for memory, the engines checkpoint each fragment's partial
     and reduce range by range (:func:`visit_range`, :func:`panel_range`,
     :func:`reduce_slices`).
     """
-    merged = merge_partials(partials)
-    hourly = hourly_frame(merged.visit_key, merged.visit_passages, merged.visit_pings, zone_ids, tz)
-    sums = (merged.rep_visit_key, merged.rep_visit_count,
-            merged.rep_panel_key, merged.rep_panel_count)  # fmt: skip
-    attach_replicates(hourly, sums, (merged.rep_fix_key, merged.rep_fix_group), zone_ids, tz)
-    return hourly, panel_frame(merged.panel_day, merged.panel_active)
+    m = merge_partials(partials)
+    rep = None
+    if replicates:
+        sums = (m.rep_visit_key, m.rep_visit_count, m.rep_panel_key, m.rep_panel_count)
+        rep = replicates_table(sums, (m.rep_fix_key, m.rep_fix_group), zone_ids, tz)
+    return Reduced(
+        hourly_table(m.visit_key, m.visit_passages, m.visit_pings, zone_ids, tz),
+        panel_table(m.panel_day, m.panel_active),
+        rep,
+    )
 
 
 #: A reduce range's share of each checkpoint: ``(path, meta, bounds)``.
@@ -222,7 +239,7 @@ def reduce_slices(kind: str, slices: Slices) -> tuple[np.ndarray, ...]:
 
 def _reduce_on_disk(
     done: list[tuple[Path, dict[str, Any]]], zone_ids: Sequence[str], tz: str, workers: int = 1
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> Reduced:
     """Reduce checkpointed partials.
 
     The group counts of every checkpoint are read first; when no zone-hour (or day)
@@ -276,63 +293,63 @@ def assemble(
     zone_ids: Sequence[str],
     tz: str,
     replicates: Sequence[np.ndarray] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenate reduced ranges into the ``(hourly, panel)`` tables.
+) -> Reduced:
+    """Concatenate reduced ranges into the hourly and panel tables.
 
-    With `replicates` (:func:`replicate_sums` of the checkpoints), the replicate tables,
-    corrected by the devices the ranges found twice, are attached to the hourly table
-    (``attrs["replicates"]``, see :func:`attach_replicates`).
+    With `replicates` (:func:`replicate_sums` of the checkpoints), the replicate tables
+    too, corrected by the devices the ranges found twice (see :func:`replicates_table`).
     """
     cat = lambda parts, i: (  # noqa: E731
         np.concatenate([p[i] for p in parts]) if parts else np.empty(0, np.int64)
     )
-    hourly = hourly_frame(cat(visits, 0), cat(visits, 1), cat(visits, 2), zone_ids, tz)
+    rep = None
     if replicates is not None:
         vk, vc, pk, pc = replicates
         pk, pc = _sum_counts(
             [pk, (cat(panel, 2) << 8) | cat(panel, 3)], [pc, np.full(len(cat(panel, 2)), -1)]
         )
-        attach_replicates(hourly, (vk, vc, pk, pc), (cat(visits, 3), cat(visits, 4)), zone_ids, tz)
-    return hourly, panel_frame(cat(panel, 0), cat(panel, 1))
+        rep = replicates_table((vk, vc, pk, pc), (cat(visits, 3), cat(visits, 4)), zone_ids, tz)
+    return Reduced(
+        hourly_table(cat(visits, 0), cat(visits, 1), cat(visits, 2), zone_ids, tz),
+        panel_table(cat(panel, 0), cat(panel, 1)),
+        rep,
+    )
 
 
-def attach_replicates(
-    hourly: pd.DataFrame,
+def replicates_table(
     sums: Sequence[np.ndarray],
     fixes: Sequence[np.ndarray],
     zone_ids: Sequence[str],
     tz: str,
-) -> None:
-    """Attach the replicate tables to `hourly` (``attrs["replicates"]``).
+) -> pa.Table:
+    """Build the replicate tables, laid out as :meth:`footfall.tables.Replicates.table`.
 
     `sums` are the summed sparse tables ``(visit key, passages, panel key, active)``;
     `fixes` ``(visit key, group)`` the devices counted twice in them (each comes off
     its zone and local day).
     """
-    from footfall.tables import Replicates
-
     vk, vc, pk, pc = sums
     fix_key, fix_group = fixes
     if len(fix_key):
-        hours = pd.DatetimeIndex((fix_key >> 32) * 3_600_000_000_000, tz="UTC").tz_convert(tz)
-        days = (hours.tz_localize(None).normalize().asi8 // 86_400_000_000_000).astype(np.int64)
+        hour = fix_key >> 32
+        h0 = int(hour.min())
+        days = (hour + utc_offsets(tz, h0, int(hour.max()) + 1)[hour - h0]) // 24
         cells = (days << 40) | ((fix_key & LOW32) << 8) | fix_group
         vk, vc = _sum_counts([vk, cells], [vc, np.full(len(cells), -1)])
-    g = np.int64(REPLICATE_GROUPS)
+    n, m = len(vk), len(pk)
     zone_row = (vk >> 8) & LOW32
-    visits = pd.DataFrame(
+    zones = strings(zone_ids).take(array(zone_row.astype(np.int64)))
+    table = pa.table(
         {
-            "zone_id": pd.Series(np.asarray(zone_ids, dtype=object)[zone_row], dtype=object),
-            "day": pd.to_datetime(vk >> 40, unit="D").as_unit("ns"),
-            "group": (vk & 0xFF).astype(np.int16),
-            "passages": vc,
+            "zone_id": pa.concat_arrays([zones, pa.nulls(m, pa.string())]),
+            "day": array(np.concatenate([vk >> 40, pk >> 8]).astype(np.int32), pa.date32()),
+            "group": array(np.concatenate([vk & 0xFF, pk & 0xFF]).astype(np.int16)),
+            "passages": array(
+                np.concatenate([vc, np.zeros(m, np.int64)]), mask=np.arange(n + m) >= n
+            ),
+            "active_devices": array(
+                np.concatenate([np.zeros(n, np.int64), pc]), mask=np.arange(n + m) < n
+            ),
         }
     )
-    panel = pd.DataFrame(
-        {
-            "day": pd.to_datetime(pk >> 8, unit="D").as_unit("ns"),
-            "group": (pk & 0xFF).astype(np.int16),
-            "active_devices": pc,
-        }
-    )
-    hourly.attrs["replicates"] = Replicates(visits, panel, int(g))
+    return table.replace_schema_metadata({"footfall.groups": str(REPLICATE_GROUPS)})

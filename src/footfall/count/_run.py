@@ -12,13 +12,14 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from footfall.count._checkpoint import _quarantine, remove_checkpoints, run_secret, work_folder
 from footfall.count._checks import check_quarantine, check_swapped, coordinate_sample
@@ -26,15 +27,46 @@ from footfall.count._map import _dataframe_fragment, map_batch
 from footfall.count._output import output_lock, remove_leftovers
 from footfall.count._partial import _add_accounting, _new_accounting
 from footfall.count._progress import _Progress
-from footfall.count._reduce import reduce_partials
+from footfall.count._reduce import Reduced, reduce_partials
 from footfall.count._spec import CountSpec
 from footfall.count.engines import get_engine
 from footfall.errors import InputError
 from footfall.ingest import DEFAULT_WINDOW, Columns, Quarantine, find_files
 from footfall.manifest import HASH, beside, check_accounting, make_manifest
-from footfall.tables import arrow_table, attach_panel, write_output_set
+from footfall.tables import write_output_set
 
-__all__ = ["count_passages"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["count_passages", "run_count", "Counted"]
+
+
+class Counted(NamedTuple):
+    """A finished count in arrow: what :func:`run_count` returns (no pandas needed).
+
+    ``hourly``, ``panel`` and ``replicates`` (None without intervals) have the types
+    of the files; ``manifest`` is the run manifest. :meth:`frame` is what
+    :func:`count_passages` returns.
+    """
+
+    hourly: pa.Table
+    panel: pa.Table
+    replicates: pa.Table | None
+    manifest: dict[str, Any]
+
+    def frame(self) -> pd.DataFrame:
+        """Return the hourly DataFrame, with ``attrs`` panel, replicates and manifest."""
+        from footfall.tables import Replicates
+
+        hourly = self.hourly.to_pandas(split_blocks=True)
+        hourly.attrs["panel"] = {  # as footfall.tables.attach_panel keeps it
+            "day": [d.isoformat() for d in self.panel.column("day").to_pylist()],
+            "active_devices": self.panel.column("active_devices").to_pylist(),
+        }
+        if self.replicates is not None:
+            hourly.attrs["replicates"] = Replicates.from_table(self.replicates)
+        hourly.attrs["manifest"] = self.manifest
+        return hourly
 
 
 def count_passages(
@@ -133,6 +165,41 @@ def count_passages(
     process) and writes every output under a temporary name; the manifest, written last,
     records each output's BLAKE3 hash, and :func:`footfall.read_hourly` checks it.
     """
+    counted = run_count(
+        pings, zones, tz=tz, out=out, columns=columns, window=window,
+        max_accuracy=max_accuracy, engine=engine, client=client, index=index,
+        skip_bad_files=skip_bad_files, workers=workers, batch_rows=batch_rows,
+        progress=progress, intervals=intervals,
+    )  # fmt: skip
+    for note in counted.manifest["warnings"]:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return counted.frame()
+
+
+def run_count(
+    pings: Any,
+    zones: Any,
+    *,
+    tz: str = "Europe/Paris",
+    out: str | os.PathLike | None = None,
+    columns: Columns | dict[str, str] | None = None,
+    window: tuple[str, str] = DEFAULT_WINDOW,
+    max_accuracy: float | None = None,
+    engine: Literal["local", "dask"] = "local",
+    client: Any = None,
+    index: Any = None,
+    skip_bad_files: bool = False,
+    workers: int | None = None,
+    batch_rows: int = 1 << 18,
+    progress: bool = False,
+    intervals: bool = True,
+) -> Counted:
+    """Run :func:`count_passages`, giving the tables in arrow (and not warning).
+
+    What the CLI calls: counting files needs neither pandas nor geopandas (with the
+    zone and index caches warm), which saves their import at every command's start.
+    The manifest's ``warnings`` are the caller's to show.
+    """
     from footfall.zones import ZoneSet, read_zones
 
     engine_class = get_engine(engine)  # fail early on a bad name
@@ -146,41 +213,36 @@ def count_passages(
         from footfall.index import ZoneIndex
 
         index = ZoneIndex(zones)
-    zone_ids = list(zones.zone_ids)
+    zone_ids = zones._ids
     zone_doc = {
         "hash": zones.hash,
         "n_zones": len(zones),
         "sources": [str(s) for s in zones.sources],
     }
 
-    if isinstance(pings, pd.DataFrame) and engine == "dask":
+    frame = _is_frame(pings)
+    if frame and engine == "dask":
         raise InputError(
             "engine='dask' reads ping files on the workers; count a DataFrame with "
             "engine='local', or write it to Parquet first"
         )
-    files = None if isinstance(pings, pd.DataFrame) else _without_outputs(find_files(pings), out)
+    files = None if frame else _without_outputs(find_files(pings), out)
     with output_lock(out) if out is not None else contextlib.nullcontext():
         if out is not None:
             remove_leftovers(out)  # of dead runs: we hold the lock
         if files is None:
-            hourly = _count_frame(pings, zone_ids, zone_doc, index, spec, out)
-        else:
-            with engine_class(client, workers) as runner:
-                hourly = _count_files(
-                    files,
-                    zone_ids,
-                    zone_doc,
-                    index,
-                    spec,
-                    runner,
-                    out,
-                    skip_bad_files,
-                    batch_rows,
-                    progress,
-                )
-    for note in hourly.attrs["manifest"]["warnings"]:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    return hourly
+            return _count_frame(pings, zone_ids, zone_doc, index, spec, out)
+        with engine_class(client, workers) as runner:
+            return _count_files(
+                files, zone_ids, zone_doc, index, spec, runner, out, skip_bad_files,
+                batch_rows, progress,
+            )  # fmt: skip
+
+
+def _is_frame(pings: Any) -> bool:
+    """Whether `pings` is a pandas DataFrame (without importing pandas for a path)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(pings, pd.DataFrame)
 
 
 def _count_frame(
@@ -190,16 +252,16 @@ def _count_frame(
     index: Any,
     spec: CountSpec,
     out: str | os.PathLike | None,
-) -> pd.DataFrame:
+) -> Counted:
     """Count a DataFrame in one batch (no work folder: the secret lives in memory only)."""
     spec = dataclasses.replace(spec, secret=secrets.token_bytes(16))
     table = _dataframe_fragment(pings, spec)
     part = map_batch(table, index, spec, source="<DataFrame>")
-    hourly, panel = reduce_partials([part], zone_ids, spec.tz)
+    reduced = reduce_partials([part], zone_ids, spec.tz, spec.replicates)
     inputs = [{"path": "<DataFrame>", "rows": len(pings)}]
     accounting, skipped, quarantine = part.accounting, [], [part.quarantine]
     return _finish(
-        hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, "local",
+        reduced, zone_doc, spec, inputs, accounting, skipped, quarantine, out, "local",
         lambda: coordinate_sample([table], spec.columns), index,
         [("<DataFrame>", spec.columns.resolve(list(pings.columns), "pings DataFrame"))],
     )  # fmt: skip
@@ -227,7 +289,7 @@ def _count_files(
     skip_bad_files: bool,
     batch_rows: int,
     progress: bool,
-) -> pd.DataFrame:
+) -> Counted:
     """List, map and reduce the input files with an engine (`runner`); write the outputs."""
     engine = runner.name
     fragments, skipped = runner.list_inputs(files, spec, skip_bad_files)
@@ -247,7 +309,7 @@ def _count_files(
                 progress=bar,
             )
         skipped += failed
-        hourly, panel = runner.reduce(done, zone_ids, spec.tz)
+        reduced = runner.reduce(done, zone_ids, spec.tz)
         accounting = _new_accounting()
         for _, meta in done:
             _add_accounting(accounting, meta["accounting"])
@@ -260,7 +322,7 @@ def _count_files(
         quarantine = [_quarantine(d, m) for d, m in done if m["quarantined_rows"]]
         paths = [f for f in fragments if f.path not in bad]
         result = _finish(
-            hourly, panel, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine,
+            reduced, zone_doc, spec, inputs, accounting, skipped, quarantine, out, engine,
             lambda: coordinate_sample(paths, spec.columns), index,
             [(f.path, f.columns or spec.columns) for f in paths],
         )  # fmt: skip
@@ -284,8 +346,7 @@ def _say_where(workdir: Path, out: str | os.PathLike | None):
 
 
 def _finish(
-    hourly: pd.DataFrame,
-    panel: pd.DataFrame,
+    reduced: Reduced,
     zone_doc: dict[str, Any],
     spec: CountSpec,
     inputs: list[dict[str, Any]],
@@ -297,7 +358,7 @@ def _finish(
     sample: Callable[[], tuple[np.ndarray, np.ndarray]],
     index: Any,
     mapping: list[tuple[str, Columns]],
-) -> pd.DataFrame:
+) -> Counted:
     check_accounting(accounting)
     resolved = mapping[0][1] if mapping else spec.columns
     accounting = {**accounting, "rows_quarantined": sum(accounting["quarantined"].values())}
@@ -318,8 +379,7 @@ def _finish(
             "quarantine": str(beside(out, "quarantine")),
         }
     # the replicate tables of the intervals, when asked for (issue 16)
-    replicates = hourly.attrs.pop("replicates", None) if spec.replicates else None
-    hourly.attrs.pop("replicates", None)
+    replicates = reduced.replicates if spec.replicates else None
     if replicates is not None and outputs is not None:
         outputs["replicates"] = str(beside(out, "replicates"))
     manifest = make_manifest(
@@ -332,21 +392,17 @@ def _finish(
         skipped_files=skipped,
         warnings=notes,
     )
-    attach_panel(hourly, panel)
-    if replicates is not None:
-        hourly.attrs["replicates"] = replicates
-    hourly.attrs["manifest"] = manifest
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tables = {
             "quarantine": Quarantine.concat(quarantine).table(),
-            "panel": arrow_table(panel),
-            "hourly": arrow_table(hourly),
+            "panel": reduced.panel,
+            "hourly": reduced.hourly,
         }
         if replicates is not None:
-            tables["replicates"] = replicates.table()
+            tables["replicates"] = replicates
         write_output_set(out, tables, manifest)
-    return hourly
+    return Counted(reduced.hourly, reduced.panel, replicates, manifest)
 
 
 def column_mapping(mapping: Sequence[tuple[str, Columns]]) -> dict[str, Any]:

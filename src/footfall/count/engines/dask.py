@@ -33,7 +33,7 @@ from typing import Any
 import dask
 
 from footfall.count._map import collect_fragments, list_file, map_fragment
-from footfall.count._reduce import assemble, range_slices, reduce_slices, replicate_sums
+from footfall.count._reduce import Reduced, assemble, range_slices, reduce_slices, replicate_sums
 from footfall.count._spec import CountSpec
 from footfall.errors import InputError
 from footfall.ingest import Fragment
@@ -196,7 +196,7 @@ class DaskEngine:
 
     def reduce(
         self, done: list[tuple[Path, dict[str, Any]]], zone_ids: Sequence[str], tz: str
-    ) -> tuple[Any, Any]:
+    ) -> Reduced:
         """Reduce each range on a worker; assemble the small results on the client."""
         parts = {}
         for kind in ("visit", "panel"):
