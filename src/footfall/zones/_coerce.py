@@ -11,7 +11,6 @@ required; the town properties are optional (needed to rank, see
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -370,6 +369,8 @@ def _read_geojson(path: Path, files: list[Path]) -> ZoneSet:
 
 def packaged_zones() -> Path | None:
     """Find the zone set shipped inside the wheel (``footfall/zones/data``); None in a checkout."""
+    from importlib import resources
+
     data = resources.files("footfall.zones") / "data"
     path = Path(str(data))
     return path if path.is_dir() and any(path.glob("*.geojson")) else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -148,6 +147,8 @@ class ZoneSet:
         if isinstance(key, str):
             rows = self.gdf.index[self.gdf["zone_id"] == key]
             if not len(rows):
+                import difflib
+
                 close = difflib.get_close_matches(key, self.gdf["zone_id"].tolist(), n=3)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise KeyError(f"no zone {key!r} in this set of {len(self)}{hint}")
