@@ -9,6 +9,7 @@ from pathlib import Path
 
 import footfall
 import footfall.count
+import footfall.zones
 
 SRC = Path(footfall.__file__).resolve().parent
 
@@ -111,7 +112,7 @@ def test_importing_tables_does_not_load_numba():
 
 
 def test_type_checking_imports_and_all_agree_with_lazy():
-    for package in (footfall, footfall.count):
+    for package in (footfall, footfall.count, footfall.zones):
         tree = ast.parse(Path(package.__file__).read_text())
         block = next(
             n

@@ -75,7 +75,7 @@ def run_demo(
     def step(text: str) -> None:
         console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/dim]  {text}")
 
-    zone_set = read_zones(default_zones() if zones is None else zones)
+    zone_set = read_zones(default_zones() if zones is None else zones, cache=cache)
     step(f"1/4 simulating {devices:,} devices, {len(zone_set)} towns, {START} to {END}")
     index = ZoneIndex(zone_set, cache=cache)  # one index for the simulation and the count
     sim = simulate(

@@ -75,7 +75,7 @@ def simulate(
     from footfall.simulation import simulate as run
     from footfall.zones import read_zones
 
-    zones = read_zones(zones_path)
+    zones = read_zones(zones_path, cache=not no_cache)
     result = run(
         zones, start, end, out,
         seed=seed, scale=scale, devices=devices, drift=drift, faulty=faulty,

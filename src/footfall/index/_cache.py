@@ -4,7 +4,7 @@ Building the index of the 423 real zones takes seconds; loading it back takes
 milliseconds. An entry lives in ``<cache dir>/index-v<FORMAT_VERSION>/<key>/``:
 one ``.npy`` file per kernel array and ``meta.json`` (scalars, shapes, dtypes and
 a BLAKE3 digest of the arrays). The key hashes what the index depends on: the
-zones' geometry (WKB, lon/lat) and identifiers in row order, the resolution asked
+zones' geometry (a digest of its WKB, lon/lat) and identifiers in row order, the resolution asked
 for, and the source of this package (its build code and constants), so an edited
 zone set or a new footfall version gets a new entry and a stale one is never read.
 
@@ -25,13 +25,14 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import shapely
 
 from footfall.index._kernel import KernelArrays
+from footfall.zones._cache import cache_dir
 
 __all__ = ["FORMAT_VERSION", "cache_dir", "index_key", "load", "store"]
 
@@ -42,20 +43,6 @@ FORMAT_VERSION = 1
 MAX_AGE_DAYS = 30
 #: Temporary folders older than this are left over by a killed writer.
 _TMP_AGE_S = 3600
-
-
-def cache_dir() -> Path:
-    """Folder of footfall's caches.
-
-    ``$FOOTFALL_CACHE_DIR``, else ``$XDG_CACHE_HOME/footfall``, else
-    ``~/.cache/footfall``.
-    """
-    own = os.environ.get("FOOTFALL_CACHE_DIR")
-    if own:
-        return Path(own).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "footfall"
 
 
 def _entries() -> Path:
@@ -77,15 +64,23 @@ def _code_digest() -> bytes:
 _CODE: bytes | None = None
 
 
-def index_key(geoms: np.ndarray, zone_ids: np.ndarray, resolution: int | None) -> str:
-    """Hex key of an index: geometry, zone ids, resolution and the index code."""
+def index_key(geometry_digest: str, zone_ids: Sequence[Any], resolution: int | None) -> str:
+    """Hex key of an index: geometry, zone ids, resolution and the index code.
+
+    Parameters
+    ----------
+    geometry_digest : str
+        :func:`footfall.zones._cache.geometry_digest` of the zones' geometry in lon/lat.
+    zone_ids : sequence
+        The zone ids in row order.
+    resolution : int or None
+        The H3 resolution asked for.
+    """
     h = hashlib.sha256()
     h.update(json.dumps([FORMAT_VERSION, resolution]).encode())
     h.update(_code_digest())
     h.update(json.dumps([str(z) for z in zone_ids]).encode())
-    for wkb in shapely.to_wkb(geoms, output_dimension=2, byte_order=1):
-        h.update(len(wkb).to_bytes(8, "little") if wkb is not None else b"\xff" * 8)
-        h.update(wkb or b"")
+    h.update(geometry_digest.encode())
     return h.hexdigest()[:40]
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import numba
 import numpy as np
-import pandas as pd
 
 from footfall.errors import IndexBuildError, InputError
 from footfall.index import _cache
 from footfall.index._kernel import KernelArrays, assign_kernel, assign_serial
-from footfall.zones import ZoneSet, zone_frame
+from footfall.zones._cache import geometry_digest
+from footfall.zones._coerce import zone_frame
+from footfall.zones._set import ZoneSet
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
 
 __all__ = ["ZoneIndex"]
 
@@ -75,17 +80,24 @@ class ZoneIndex:
         cache: bool = True,
     ) -> None:
         start = time.perf_counter()
-        gdf = zone_frame(zones, require_id=False)  # any zones: a polygon, a GeoSeries, a file...
-        if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
-            gdf = gdf.to_crs("EPSG:4326")
         if resolution is not None and resolution not in range(16):
             raise IndexBuildError(f"`resolution` was {resolution!r} but is expected in 0..15")
-        self.zone_ids: np.ndarray = (
-            gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else np.arange(len(gdf))
-        )
         #: True when the arrays were loaded from the on-disk cache.
         self.from_cache: bool = False
-        key = _cache.index_key(gdf.geometry.to_numpy(), self.zone_ids, resolution) if cache else ""
+        gdf = None
+        if isinstance(zones, ZoneSet):
+            # ids and geometry digest: known without the table for a lazily read set
+            ids = np.empty(len(zones), dtype=object)
+            ids[:] = zones._ids
+            self.zone_ids: np.ndarray = ids
+            key = _cache.index_key(zones._geometry_digest(), ids, resolution) if cache else ""
+        else:
+            gdf = _lonlat_frame(zones)
+            self.zone_ids = (
+                gdf["zone_id"].astype(str).to_numpy() if "zone_id" in gdf else np.arange(len(gdf))
+            )
+            digest = geometry_digest(gdf.geometry.to_numpy()) if cache else ""
+            key = _cache.index_key(digest, self.zone_ids, resolution) if cache else ""
         cached = _cache.load(key) if cache else None
         if cached is not None:
             # the entry was written after these very zones passed check_zones
@@ -96,6 +108,8 @@ class ZoneIndex:
             return
         from footfall.index import _build  # h3, rtree: only to build
 
+        if gdf is None:
+            gdf = _lonlat_frame(zones)
         _build.check_zones(gdf)
         res = _build.choose_resolution(gdf) if resolution is None else int(resolution)
         geo = _build.polygon_parts(gdf.geometry.to_numpy())
@@ -216,12 +230,21 @@ class ZoneIndex:
         return out[0] if scalar else out
 
 
+def _lonlat_frame(zones: Any) -> gpd.GeoDataFrame:
+    """Return the zones as a checked GeoDataFrame in lon/lat, in the caller's row order."""
+    gdf = zone_frame(zones, require_id=False)  # any zones: a polygon, a GeoSeries, a file...
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    return gdf
+
+
 def _as_float_array(values: Any, name: str) -> np.ndarray:
     """View ``values`` as a 1-d numpy numeric array (no copy when it already is one)."""
     try:
         if hasattr(values, "combine_chunks"):  # pyarrow ChunkedArray
             values = values.combine_chunks()
-        if isinstance(values, pd.Series):
+        pd = sys.modules.get("pandas")  # without pandas loaded, values is no Series
+        if pd is not None and isinstance(values, pd.Series):
             values = values.to_numpy(dtype=np.float64, na_value=np.nan)
         elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
             values = values.to_numpy(zero_copy_only=False)  # pyarrow Array: nulls become NaN

@@ -11,19 +11,21 @@ required; the town properties are optional (needed to rank, see
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
+from footfall.zones import _cache
 from footfall.zones._format import read_geojson_files
 from footfall.zones._set import ZoneSet
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
 
 __all__ = [
     "as_zoneset",
@@ -50,7 +52,11 @@ ZonesLike = Any  # ZoneSet | path | GeoDataFrame | GeoSeries | geometry | mappin
 
 
 def as_zoneset(
-    zones: ZonesLike = None, *, ids: Sequence[Any] | None = None, zone_id_col: str | None = None
+    zones: ZonesLike = None,
+    *,
+    ids: Sequence[Any] | None = None,
+    zone_id_col: str | None = None,
+    cache: bool = True,
 ) -> ZoneSet:
     """Coerce anything zone-like to a :class:`ZoneSet` (EPSG:4326, sorted by ``zone_id``).
 
@@ -66,6 +72,8 @@ def as_zoneset(
         Zone ids of a sequence of geometries (or of a GeoSeries, instead of its index).
     zone_id_col : str, optional
         Column holding the zone ids when it is not ``zone_id``.
+    cache : bool, default True
+        Use the zone-set cache for GeoJSON paths (see :func:`read_geojson_zones`).
 
     Returns
     -------
@@ -81,7 +89,7 @@ def as_zoneset(
     if isinstance(zones, ZoneSet) and zone_id_col is None and ids is None:
         return zones
     if zones is None or isinstance(zones, (str, Path)):
-        return _read_path(zones, zone_id_col)
+        return _read_path(zones, zone_id_col, cache)
     return ZoneSet(zone_frame(zones, ids=ids, zone_id_col=zone_id_col))
 
 
@@ -98,6 +106,8 @@ def zone_frame(
     own rows. With ``require_id=False`` a GeoDataFrame without ``zone_id`` is kept
     labelled by its index.
     """
+    import geopandas as gpd
+
     if isinstance(zones, ZoneSet) and zone_id_col is None and ids is None:
         return zones.gdf  # checked when built; the index checks geometry itself
     if isinstance(zones, ZoneSet):
@@ -154,6 +164,8 @@ def _labels(labels: Any, n: int) -> list[str]:
 def _check(
     gdf: gpd.GeoDataFrame, zone_id_col: str | None, require_id: bool = True
 ) -> gpd.GeoDataFrame:
+    import pandas as pd
+
     gdf = gdf.copy()
     if gdf.geometry.name != "geometry":
         gdf = gdf.drop(columns=["geometry"], errors="ignore").rename_geometry("geometry")
@@ -212,8 +224,7 @@ def _columns(gdf: pd.DataFrame) -> str:
     return ", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name) or "none"
 
 
-def _read_path(path: str | Path | None, zone_id_col: str | None) -> ZoneSet:
-
+def _read_path(path: str | Path | None, zone_id_col: str | None, cache: bool = True) -> ZoneSet:
     path = default_zones() if path is None else Path(path)
     suffix = path.suffix.lower()
     if suffix in GIS_SUFFIXES and path.is_file():
@@ -226,10 +237,12 @@ def _read_path(path: str | Path | None, zone_id_col: str | None) -> ZoneSet:
             f"{path}: unknown zone file type {suffix!r}; use .geojson, "
             + ", ".join(sorted(GIS_SUFFIXES))
         )
-    return read_geojson_zones(path)
+    return read_geojson_zones(path, cache=cache)
 
 
 def _read_gis(path: Path) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
     try:
         if GIS_SUFFIXES.get(path.suffix.lower()) == "GeoParquet":
             return gpd.read_parquet(path)
@@ -240,7 +253,11 @@ def _read_gis(path: Path) -> gpd.GeoDataFrame:
 
 
 def read_zones(
-    zones: Any = None, *, zone_id_col: str | None = None, ids: Iterable[Any] | None = None
+    zones: Any = None,
+    *,
+    zone_id_col: str | None = None,
+    ids: Iterable[Any] | None = None,
+    cache: bool = True,
 ) -> ZoneSet:
     """Read or convert zones from anything a GIS user holds.
 
@@ -257,6 +274,9 @@ def read_zones(
         Column holding the zone ids when it is not ``zone_id``.
     ids : iterable, optional
         Zone ids of a list of polygons or of a GeoSeries.
+    cache : bool, default True
+        Use the zone-set cache for GeoJSON paths (see :func:`read_geojson_zones`);
+        False neither reads nor writes it.
 
     Returns
     -------
@@ -269,16 +289,24 @@ def read_zones(
     ZoneError
         See :func:`footfall.zones.as_zoneset` and :func:`read_geojson_zones`.
     """
-    return as_zoneset(zones, zone_id_col=zone_id_col, ids=None if ids is None else list(ids))
+    return as_zoneset(
+        zones, zone_id_col=zone_id_col, ids=None if ids is None else list(ids), cache=cache
+    )
 
 
-def read_geojson_zones(path: str | Path) -> ZoneSet:
+def read_geojson_zones(path: str | Path, *, cache: bool = True) -> ZoneSet:
     """Read a zone set from a GeoJSON file or a directory of ``*.geojson`` files.
 
     Parameters
     ----------
     path : str or Path
         A ``.geojson`` file, or a directory whose ``*.geojson`` files are read.
+    cache : bool, default True
+        Look the files' bytes up in the zone-set cache (under ``$FOOTFALL_CACHE_DIR``,
+        see :mod:`footfall.zones._cache`): when the same files were read before, the
+        set's ids, hash and length are known at once and its table is read from the
+        files on first use (then checked against the cache). False: read now, and
+        neither read nor write the cache.
 
     Returns
     -------
@@ -302,6 +330,34 @@ def read_geojson_zones(path: str | Path) -> ZoneSet:
         files = [path]
     else:
         raise ZoneError(f"{path}: no such file or directory")
+    key = None
+    if cache:
+        try:
+            key = _cache.zones_key(files)
+        except OSError as exc:
+            raise ZoneError(f"{path}: cannot read zone files ({exc})") from exc
+        entry = _cache.load(key)
+        if entry is not None:
+
+            def read() -> ZoneSet:
+                zones = _read_geojson(path, files)
+                if zones._ids != entry["ids"] or zones.hash != entry["hash"]:
+                    _cache.discard(key)
+                return zones
+
+            return ZoneSet._deferred(
+                entry["ids"], entry["hash"], entry["geometry_digest"], files, read
+            )
+    zones = _read_geojson(path, files)
+    if key is not None:
+        _cache.store(key, zones._ids, zones.hash, zones._geometry_digest())
+    return zones
+
+
+def _read_geojson(path: Path, files: list[Path]) -> ZoneSet:
+    """Read the GeoJSON zone `files` of `path` (no cache)."""
+    import geopandas as gpd
+
     gdf = read_geojson_files(files)
     dup = gdf.loc[gdf["zone_id"].duplicated(keep=False), ["zone_id", "source"]]
     if len(dup):
@@ -313,6 +369,8 @@ def read_geojson_zones(path: str | Path) -> ZoneSet:
 
 def packaged_zones() -> Path | None:
     """Find the zone set shipped inside the wheel (``footfall/zones/data``); None in a checkout."""
+    from importlib import resources
+
     data = resources.files("footfall.zones") / "data"
     path = Path(str(data))
     return path if path.is_dir() and any(path.glob("*.geojson")) else None

@@ -6,19 +6,21 @@ import itertools
 import json
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from footfall.errors import ZoneError
 from footfall.zones._schema import DERIVED_COLUMNS, PROPERTY_COLUMNS
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "write_zones",
@@ -127,7 +129,8 @@ def plain_value(value: Any) -> Any:
     """Numpy/pandas scalars and missing values as plain JSON values."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if value is pd.NA or value is pd.NaT:
+    pd = sys.modules.get("pandas")  # without pandas loaded, no value is one of its own
+    if pd is not None and (value is pd.NA or value is pd.NaT):
         return None
     if hasattr(value, "item"):  # numpy scalar
         return value.item()
@@ -344,6 +347,9 @@ def _bulk_polygons(geojson: list[dict[str, Any]]) -> np.ndarray | None:
 
 def _frame(rows: list[dict[str, Any]], geoms: np.ndarray, per_file: list[int]) -> gpd.GeoDataFrame:
     """Tabulate all features as framing each file and concatenating the frames would."""
+    import geopandas as gpd
+    import pandas as pd
+
     keys = tuple(rows[0]) if rows else ()
     uniform = all(tuple(r) == keys for r in rows)
     if uniform:

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
-import shapely
 
 from footfall.errors import ZoneError
 from footfall.zones._schema import DERIVED_COLUMNS, PROPERTY_COLUMNS
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
     from footfall.zones._checks import ValidationReport
 
 __all__ = ["ZoneSet", "PROPERTY_COLUMNS", "DERIVED_COLUMNS"]
@@ -49,6 +48,7 @@ class ZoneSet:
     """
 
     def __init__(self, gdf: gpd.GeoDataFrame, sources: Iterable[Path] = ()) -> None:
+        self._pending: _Pending | None = None
         missing = [c for c in ("zone_id", "geometry") if c not in gdf.columns]
         if missing:
             raise ZoneError(f"zone table lacks column(s) {missing}")
@@ -62,19 +62,84 @@ class ZoneSet:
             from footfall.zones._geo import geodesic_area
 
             gdf["area_km2"] = [geodesic_area(g) / 1e6 for g in gdf.geometry.to_numpy()]
-        self.gdf: gpd.GeoDataFrame = gdf
+        self._gdf: gpd.GeoDataFrame | None = gdf
         self.sources: tuple[Path, ...] = tuple(Path(s) for s in sources)
 
+    @classmethod
+    def _deferred(
+        cls,
+        ids: list[str],
+        zones_hash: str,
+        geometry_digest: str,
+        sources: Iterable[Path],
+        read: Callable[[], ZoneSet],
+    ) -> ZoneSet:
+        """Make a set known by its ids, hash and geometry digest, whose table `read` builds on use.
+
+        `read` returns the eager set; its ids and hash must be the ones given, else
+        the table is refused (:class:`ZoneError`).
+        """
+        self = cls.__new__(cls)
+        self._gdf = None
+        self._pending = _Pending(list(ids), zones_hash, geometry_digest, read)
+        self.sources = tuple(Path(s) for s in sources)
+        return self
+
+    @property
+    def gdf(self) -> gpd.GeoDataFrame:
+        """The zones: one row per zone, sorted by ``zone_id`` (see the class notes)."""
+        if self._gdf is None:
+            pending = self._pending
+            read = pending.read()
+            if read._ids != pending.ids or read.hash != pending.hash:
+                where = self.sources[0].parent if len(self.sources) > 1 else self.sources[0]
+                raise ZoneError(
+                    f"{where}: zone files changed since they were read; read them again"
+                )
+            self._gdf, self._pending = read._gdf, None
+        return self._gdf
+
+    @gdf.setter
+    def gdf(self, value: gpd.GeoDataFrame) -> None:
+        self._gdf, self._pending = value, None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_gdf": self.gdf, "_pending": None, "sources": self.sources}
+
+    @property
+    def _ids(self) -> list[str]:
+        """Zone ids (as str) in row order, without building the table of a lazily read set."""
+        if self._pending is not None:
+            return list(self._pending.ids)
+        return [str(z) for z in self.gdf["zone_id"].tolist()]
+
+    def _geometry_digest(self) -> str:
+        """Digest of the geometry in lon/lat (:func:`footfall.zones._cache.geometry_digest`)."""
+        from footfall.zones._cache import geometry_digest
+
+        if self._pending is not None:
+            return self._pending.geometry_digest
+        gdf = self.gdf
+        if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+            gdf = gdf.to_crs("EPSG:4326")
+        return geometry_digest(gdf.geometry.to_numpy())
+
     def __len__(self) -> int:
+        if self._pending is not None:
+            return len(self._pending.ids)
         return len(self.gdf)
 
     def __repr__(self) -> str:
         return f"<ZoneSet: {len(self)} zones, hash {self.hash[:12]}>"
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
+        if self._pending is not None:
+            return iter(list(self._pending.ids))
         return iter(self.zone_ids)
 
     def __contains__(self, zone_id: object) -> bool:
+        if self._pending is not None:
+            return zone_id in set(self._pending.ids)
         return zone_id in set(self.gdf["zone_id"])
 
     def __getitem__(self, key: Any) -> pd.Series | ZoneSet:
@@ -82,6 +147,8 @@ class ZoneSet:
         if isinstance(key, str):
             rows = self.gdf.index[self.gdf["zone_id"] == key]
             if not len(rows):
+                import difflib
+
                 close = difflib.get_close_matches(key, self.gdf["zone_id"].tolist(), n=3)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise KeyError(f"no zone {key!r} in this set of {len(self)}{hint}")
@@ -96,6 +163,8 @@ class ZoneSet:
         KeyError
             When an id is not in the set (the first few unknown ids are named).
         """
+        import pandas as pd
+
         if isinstance(which, pd.Series) and which.dtype == bool:
             mask = which.to_numpy()
         else:
@@ -122,11 +191,17 @@ class ZoneSet:
     @property
     def zone_ids(self) -> pd.Index:
         """Zone identifiers in row order."""
+        import pandas as pd
+
         return pd.Index(self.gdf["zone_id"])
 
     @property
     def hash(self) -> str:
         """SHA-256 of the zones' properties and geometry (hex)."""
+        if self._pending is not None:
+            return self._pending.hash
+        import shapely
+
         h = hashlib.sha256()
         # column by column (Python scalars, as a row iteration gives them), then per zone
         columns = [[_null_to_none(v) for v in self.gdf[k].tolist()] for k in PROPERTY_COLUMNS]
@@ -150,8 +225,19 @@ class ZoneSet:
         return validate_zoneset(self)
 
 
+class _Pending(NamedTuple):
+    """What a lazily read ZoneSet knows before its table is built."""
+
+    ids: list[str]
+    hash: str
+    geometry_digest: str
+    read: Callable[[], ZoneSet]
+
+
 def _null_to_none(value: object) -> object:
     """None for a missing value (None, NaN, NA, NaT), else the value itself."""
     if isinstance(value, (str, bool, int)):
         return value
+    import pandas as pd
+
     return None if pd.isna(value) else value
