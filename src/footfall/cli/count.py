@@ -147,7 +147,7 @@ def count(
     from footfall.zones import read_zones
 
     columns = Columns(device_col, time_col, lat_col, lon_col, accuracy_col)
-    zones = read_zones(zones_path)
+    zones = read_zones(zones_path, cache=not no_cache)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         counted = run_count(
