@@ -73,6 +73,36 @@ def test_outputs_manifest_and_accounting(sim, uninterrupted):
     assert not uninterrupted.with_name("hourly.checkpoints").exists()
 
 
+_CLI = """
+import json, sys
+from footfall.cli import main
+sys.argv = ["footfall", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(json.dumps([m for m in ("pandas", "geopandas", "pyproj") if m in sys.modules]))
+"""
+
+
+def test_a_warm_cli_count_imports_neither_pandas_nor_geopandas(
+    sim, zones_dir, uninterrupted, tmp_path
+):
+    """Issue 15: with the zone and index caches warm, the command skips their 0.4 s import."""
+    env = {**os.environ, "FOOTFALL_CACHE_DIR": str(tmp_path / "cache")}
+
+    def count(out: Path) -> list[str]:
+        args = [sys.executable, "-c", _CLI, "count", str(sim.pings), "--zones", str(zones_dir),
+                "--out", str(out), "-q"]  # fmt: skip
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    assert "geopandas" in count(tmp_path / "cold.parquet")  # builds the caches
+    assert count(tmp_path / "warm.parquet") == []
+    for name in ("cold", "warm"):
+        assert pq.read_table(tmp_path / f"{name}.parquet").equals(pq.read_table(uninterrupted))
+
+
 def test_no_device_identifier_in_any_output(sim, uninterrupted):
     ids = pq.read_table(sim.pings, columns=["device_id"]).column(0).drop_null().to_numpy()
     ids = np.unique(ids)
