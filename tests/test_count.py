@@ -74,14 +74,11 @@ def test_outputs_manifest_and_accounting(sim, uninterrupted):
 
 
 _CLI = """
-import json, sys
+import atexit, json, sys
 from footfall.cli import main
-sys.argv = ["footfall", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    assert not exc.code, exc.code
-print(json.dumps([m for m in ("pandas", "geopandas", "pyproj") if m in sys.modules]))
+loaded = lambda: [m for m in ("pandas", "geopandas", "pyproj") if m in sys.modules]
+atexit.register(lambda: print(json.dumps(loaded())))  # main() ends the process
+main(sys.argv[1:])
 """
 
 
@@ -101,6 +98,30 @@ def test_a_warm_cli_count_imports_neither_pandas_nor_geopandas(
     assert count(tmp_path / "warm.parquet") == []
     for name in ("cold", "warm"):
         assert pq.read_table(tmp_path / f"{name}.parquet").equals(pq.read_table(uninterrupted))
+
+
+def test_the_console_script_ends_without_teardown_but_completely(sim, zones_dir, tmp_path):
+    """main() skips the interpreter's teardown: output flushed, status kept, atexit run."""
+    script = (
+        "import atexit, sys\nfrom footfall.cli import main\n"
+        "atexit.register(lambda: open(sys.argv[1], 'a').write('ran '))\nmain(sys.argv[2:])"
+    )
+    mark = tmp_path / "atexit"
+
+    def footfall(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-c", script, str(mark), *args]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    out = tmp_path / "h.parquet"
+    ok = footfall("count", str(sim.pings), "--zones", str(zones_dir), "--out", str(out))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1].endswith(f"zone-hours written to {out}")  # flushed
+    missing = footfall("count", str(tmp_path / "nowhere"), "--zones", str(zones_dir),
+                       "--out", str(out))  # fmt: skip
+    assert missing.returncode == 1 and "nowhere" in missing.stderr
+    usage = footfall("count")
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr
+    assert mark.read_text() == "ran ran ran "
 
 
 def test_no_device_identifier_in_any_output(sim, uninterrupted):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -114,6 +115,7 @@ def _is_time(value: Any) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=8)
 def utc_offsets(tz: str, h0: int, h1: int) -> np.ndarray:
     """UTC offset in whole hours (int8) of each UTC hour ``h0 .. h1 - 1`` in `tz`.
 
@@ -121,6 +123,9 @@ def utc_offsets(tz: str, h0: int, h1: int) -> np.ndarray:
     change (a time zone's offset changes a few times a year): ~25 ms for the default
     window of 45 years instead of ~0.6 s for all its 394,000 hours. The rules are
     Python's :mod:`zoneinfo` (as pandas' since 3.0).
+
+    The result is cached (a count asks once per spec, and its map once more): do not
+    modify it (it stays writeable, as the compiled kernels were typed for).
 
     Raises
     ------
