@@ -56,13 +56,9 @@ class Counted(NamedTuple):
 
     def frame(self) -> pd.DataFrame:
         """Return the hourly DataFrame, with ``attrs`` panel, replicates and manifest."""
-        from footfall.tables import Replicates
+        from footfall.tables import Replicates, attach_panel
 
-        hourly = self.hourly.to_pandas(split_blocks=True)
-        hourly.attrs["panel"] = {  # as footfall.tables.attach_panel keeps it
-            "day": [d.isoformat() for d in self.panel.column("day").to_pylist()],
-            "active_devices": self.panel.column("active_devices").to_pylist(),
-        }
+        hourly = attach_panel(self.hourly.to_pandas(split_blocks=True), self.panel.to_pandas())
         if self.replicates is not None:
             hourly.attrs["replicates"] = Replicates.from_table(self.replicates)
         hourly.attrs["manifest"] = self.manifest
